@@ -1,0 +1,67 @@
+"""All environment wiring in one place.
+
+Every path, URL, threshold and switch the package reads comes from here, so a
+deployment changes behaviour through the environment and never through code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent.parent
+INCLUDE_DIR = PROJECT_DIR / "include"
+SQL_DIR = INCLUDE_DIR / "sql"
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+QUERIES_DIR = SQL_DIR / "queries"
+DAGS_DIR = PROJECT_DIR / "dags"
+PLUGINS_DIR = PROJECT_DIR / "plugins"
+
+
+def data_dir() -> Path:
+    """Folder for the embedded PostgreSQL, Airflow home and sandbox state."""
+    return Path(os.environ.get("PAYOUTS_DATA_DIR", PROJECT_DIR / ".data")).resolve()
+
+
+def embedded_pg_dir() -> Path:
+    return data_dir() / "pg"
+
+
+def warehouse_url() -> str | None:
+    """An external warehouse, or None for the embedded PostgreSQL."""
+    return os.environ.get("PAYOUTS_WAREHOUSE_URL") or None
+
+
+def sandbox_url() -> str | None:
+    """A running provider sandbox, or None to start one for the run."""
+    return os.environ.get("PAYOUTS_SANDBOX_URL") or None
+
+
+def sandbox_state_dir() -> Path:
+    return Path(os.environ.get("PAYOUTS_SANDBOX_DIR", data_dir() / "sandbox")).resolve()
+
+
+def sandbox_latency_ms() -> float:
+    return float(os.environ.get("PAYOUTS_SANDBOX_LATENCY_MS", "0"))
+
+
+# Batch planning: items per mapped submit task instance, and payments per HTTP
+# request inside it. 5,000 per batch keeps a million-item run at ~200 mapped
+# instances, well under [core] max_map_length (1024).
+BATCH_SIZE = int(os.environ.get("PAYOUTS_BATCH_SIZE", "5000"))
+REQUEST_SIZE = int(os.environ.get("PAYOUTS_REQUEST_SIZE", "500"))
+# Concurrent requests in flight per submit task: the provider's rate limit.
+SUBMIT_CONCURRENCY = int(os.environ.get("PAYOUTS_SUBMIT_CONCURRENCY", "8"))
+HTTP_TIMEOUT_S = float(os.environ.get("PAYOUTS_HTTP_TIMEOUT_S", "30"))
+
+# Days after acceptance without a statement line before a missing_at_provider break.
+MISSING_AFTER_DAYS = int(os.environ.get("PAYOUTS_MISSING_AFTER_DAYS", "3"))
+
+# Airflow asset fed by the statement fetch, consumed by reconcile_statements.
+STATEMENTS_ASSET_URI = os.environ.get(
+    "PAYOUTS_STATEMENTS_ASSET_URI", "payouts://provider-sandbox/statements"
+)
+PAYOUT_ITEMS_ASSET_URI = os.environ.get(
+    "PAYOUTS_ITEMS_ASSET_URI", "postgres://warehouse/payouts/payout_items"
+)

