@@ -23,6 +23,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 # Tests keep their embedded server apart from the one `make run` uses.
 os.environ.setdefault("PAYOUTS_DATA_DIR", str(PROJECT_DIR / ".data" / "test"))
+os.environ.setdefault("AIRFLOW_HOME", str(PROJECT_DIR / ".data" / "test" / "airflow"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 SERVER_URL = os.environ.pop("PAYOUTS_WAREHOUSE_URL", None)
 os.environ["PAYOUTS_TEST_SERVER_URL"] = SERVER_URL or ""
 

@@ -97,3 +97,14 @@ CREATE TABLE IF NOT EXISTS payouts.attempts (
     answered_at      timestamptz,
     PRIMARY KEY (item_id, rail)
 );
+
+-- Who released a run for payment, when, and what they saw when they did.
+CREATE TABLE IF NOT EXISTS payouts.approvals (
+    run_id      text NOT NULL REFERENCES payouts.runs (run_id),
+    decision    text NOT NULL CHECK (decision IN ('approved', 'rejected')),
+    decided_by  text NOT NULL,
+    policy      text NOT NULL,
+    seen        jsonb NOT NULL,
+    decided_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_id)
+);

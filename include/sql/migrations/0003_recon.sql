@@ -63,3 +63,15 @@ CREATE UNIQUE INDEX IF NOT EXISTS breaks_item_uq
     ON recon.breaks (break_type, item_id) WHERE item_id IS NOT NULL AND line_id IS NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS breaks_line_uq
     ON recon.breaks (break_type, line_id) WHERE line_id IS NOT NULL;
+
+-- One row per reconciliation pass, with what it did and how long each stage took.
+CREATE TABLE IF NOT EXISTS recon.passes (
+    pass_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    trigger      text NOT NULL,
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    finished_at  timestamptz,
+    files        integer NOT NULL DEFAULT 0,
+    lines        integer NOT NULL DEFAULT 0,
+    counts       jsonb NOT NULL DEFAULT '{}'::jsonb,
+    timings_s    jsonb NOT NULL DEFAULT '{}'::jsonb
+);

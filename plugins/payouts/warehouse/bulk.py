@@ -34,20 +34,14 @@ def copy_in(conn: psycopg.Connection, table: str, frame: "pl.DataFrame", columns
 
 def copy_out(conn: psycopg.Connection, query: str, params: dict[str, Any] | tuple | None = None,
              schema: dict[str, Any] | None = None) -> "pl.DataFrame":
-    """Run `query` and read its rows into polars through COPY ... TO STDOUT.
-
-    Parameters are bound server-side by first turning the query into a
-    literal-safe statement with psycopg's client-side binding.
-    """
+    """Run `query` and read its rows into polars through COPY ... TO STDOUT."""
     import polars as pl
 
     with conn.cursor() as cur:
-        bound = pgsql.SQL(query).format() if params is None else None
-        if params is not None:
-            bound = psycopg.ClientCursor(conn).mogrify(query, params)
-        stmt = pgsql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N')").format(
-            pgsql.SQL(bound) if isinstance(bound, str) else bound
-        )
+        # COPY cannot take server-side parameters: values are bound client-side
+        # by psycopg's own quoting, never by string formatting.
+        bound = psycopg.ClientCursor(conn).mogrify(query, params) if params is not None else query
+        stmt = f"COPY ({bound}) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N')"
         buffer = io.BytesIO()
         with cur.copy(stmt) as copy:
             for chunk in copy:
@@ -55,4 +49,6 @@ def copy_out(conn: psycopg.Connection, query: str, params: dict[str, Any] | tupl
     buffer.seek(0)
     if buffer.getbuffer().nbytes == 0:
         return pl.DataFrame(schema=schema or {})
-    return pl.read_csv(buffer, null_values="\\N", schema_overrides=schema, infer_schema_length=0 if schema is None else 100)
+    # Every column is read as text unless `schema` says otherwise: nothing is
+    # ever guessed into a float.
+    return pl.read_csv(buffer, null_values="\\N", schema_overrides=schema, infer_schema_length=0)

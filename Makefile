@@ -1,0 +1,28 @@
+# The README's commands. Everything runs from .venv, created on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test airflow bench clean-data
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/payouts run --recipients $${RECIPIENTS:-10000} --summary out/summary.json --out out
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+airflow: $(STAMP)
+	$(BIN)/python -m payouts.airflow_standalone
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean-data:
+	rm -rf .data out

@@ -1,0 +1,132 @@
+"""
+### payout_run
+
+Pays what the platform owes: snapshot the payable balances into a run, check
+them, route every item to a rail and submit it exactly once.
+
+- **Owner:** payments-data. Finance reviews held items and approvals.
+- **Schedule:** daily at 06:00 UTC, before the SEPA and ACH morning cut-offs;
+  also triggered by hand or API with `conf` (`{"trigger": "api"}`).
+- **Reads:** `ledger.postings` (payable balances), `payouts.recipients`.
+- **Writes:** `payouts.runs`, `payouts.payout_items`, `payouts.attempts`,
+  `payouts.batches`, ledger postings (reserve, send, release); the asset
+  `payouts://warehouse/payouts/payout_items`.
+- **Stages:** open_run → snapshot (reserves the money) → quality_gate (Great
+  Expectations in PostgreSQL; a failure stops the run) → check_items →
+  approve → plan (rail and batches) → batches_<rail> → one mapped `submit_<rail>` task per
+  rail on its own Celery queue → resolve (asks the provider about anything
+  without an answer) → finish (summary).
+- **Re-running safely:** every task is idempotent. A cleared or retried task
+  finds its work done, or resends under the same idempotency keys, and the
+  provider executes nothing twice. Submissions carry idempotency keys, so
+  the submit tasks keep `retries`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, dag, get_current_context, task
+
+from payouts.routing import RAILS
+from payouts.settings import PAYOUT_ITEMS_ASSET_URI
+
+payout_items_asset = Asset(PAYOUT_ITEMS_ASSET_URI)
+
+
+@dag(
+    dag_id="payout_run",
+    schedule="0 6 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # runs reserve money in turn; the snapshot also takes a lock
+    tags=["payouts", "money-movement"],
+    default_args={"owner": "payments-data", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    doc_md=__doc__,
+)
+def payout_run():
+    @task
+    def open_run() -> str:
+        from payouts import flows
+
+        context = get_current_context()
+        conf = dict(context["dag_run"].conf or {})
+        return flows.open_run(context["run_id"], conf.get("trigger", "schedule"), conf)
+
+    @task
+    def snapshot(run_id: str) -> int:
+        from payouts import flows
+
+        return flows.snapshot(run_id)
+
+    @task(retries=0)  # a failed gate is a verdict, not a glitch
+    def quality_gate(run_id: str) -> dict:
+        from payouts import flows
+
+        return flows.quality_gate(run_id)
+
+    @task
+    def check_items(run_id: str) -> dict:
+        from payouts import flows
+
+        return flows.check_items(run_id)
+
+    @task
+    def approve(run_id: str) -> int:
+        from payouts import flows
+
+        return flows.approve(run_id)
+
+    @task
+    def plan(run_id: str) -> dict:
+        from payouts import flows
+
+        return flows.plan(run_id)
+
+    @task
+    def batches_of(plan: dict, rail: str) -> list[dict]:
+        # `queue` cannot be mapped, so each rail maps its own task over its own list.
+        return plan[rail]
+
+    # Money moves here. Every payment carries an idempotency key derived from
+    # (item, rail), so retries resend the same keys and never pay twice.
+    @task(retries=3, retry_delay=timedelta(seconds=10), max_active_tis_per_dagrun=8)
+    def submit(batch: dict) -> dict:
+        from payouts import flows
+
+        return flows.submit(batch)
+
+    @task(trigger_rule="all_done")  # ask about unanswered payments even when a submit gave up
+    def resolve(run_id: str) -> dict:
+        from payouts import flows
+
+        return flows.resolve(run_id)
+
+    @task(trigger_rule="all_done", outlets=[payout_items_asset])
+    def finish(run_id: str) -> dict:
+        from payouts import flows
+
+        return flows.finish(run_id)
+
+    run_id = open_run()
+    gate = quality_gate(run_id)
+    snapshot(run_id) >> gate
+    checked = check_items(run_id)
+    gate >> checked
+    approved = approve(run_id)
+    checked >> approved
+    batches = plan(run_id)
+    approved >> batches
+    submits = [
+        submit.override(task_id=f"submit_{rail.name}", queue=rail.queue).expand(
+            batch=batches_of.override(task_id=f"batches_{rail.name}")(batches, rail.name)
+        )
+        for rail in RAILS.values()
+    ]
+    resolved = resolve(run_id)
+    submits >> resolved
+    resolved >> finish(run_id)
+
+
+payout_run()

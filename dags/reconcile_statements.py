@@ -1,0 +1,81 @@
+"""
+### reconcile_statements
+
+Proves every cent: fetches the provider's statements (camt.053 for bank
+rails, CSV exports for crypto), loads their lines, matches them to payout
+items on EndToEndId, opens breaks for what does not tie, and posts
+settlements (clearing → cash) and returns.
+
+- **Owner:** finance-ops (breaks), payments-data (the pipeline).
+- **Schedule:** every two hours and whenever a payout run finishes (the
+  payout items asset): statements land through the day.
+- **Reads:** the provider's statements, `payouts.payout_items`.
+- **Writes:** `recon.statement_files`, `recon.statement_lines`,
+  `recon.matches`, `recon.breaks`, `recon.passes`, ledger postings (settle,
+  return).
+- **Re-running safely:** files are known by hash, lines by statement key,
+  matches by line, breaks by type and item, postings by transaction id; a
+  re-run over the same statements adds nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from payouts.settings import PAYOUT_ITEMS_ASSET_URI, STATEMENTS_ASSET_URI
+
+statements_asset = Asset(STATEMENTS_ASSET_URI)
+
+
+@dag(
+    dag_id="reconcile_statements",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 */2 * * *", timezone="UTC"),
+        assets=[Asset(PAYOUT_ITEMS_ASSET_URI)],
+    ),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # passes match the same lines: one at a time
+    tags=["payouts", "reconciliation"],
+    default_args={"owner": "finance-ops", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    doc_md=__doc__,
+)
+def reconcile_statements():
+    @task
+    def open_pass() -> int:
+        from payouts import flows
+
+        conf = dict(get_current_context()["dag_run"].conf or {})
+        return flows.open_pass(conf.get("trigger", "schedule"))
+
+    @task(outlets=[statements_asset])
+    def fetch_statements(pass_id: int) -> int:
+        from payouts import flows
+
+        return flows.fetch_statements(pass_id)
+
+    @task
+    def load_statements(pass_id: int) -> dict:
+        from payouts import flows
+
+        return flows.load_statements(pass_id)
+
+    @task
+    def match_statements(pass_id: int, loaded: dict) -> dict:
+        from payouts import flows
+
+        return flows.match_statements(pass_id, loaded)
+
+    pass_id = open_pass()
+    fetched = fetch_statements(pass_id)
+    loaded = load_statements(pass_id)
+    fetched >> loaded
+    match_statements(pass_id, loaded)
+
+
+reconcile_statements()

@@ -1,0 +1,87 @@
+"""The environment Airflow runs in when the project starts it: home, folders, metadata database.
+
+Settings the caller already has (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN for a
+real deployment, say) win over these defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from payouts import settings
+
+ADMIN_USER = "admin"
+
+
+def airflow_home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME", settings.data_dir() / "airflow"))
+
+
+def environment(warehouse_url: str, sandbox_url: str | None = None) -> dict[str, str]:
+    """A copy of os.environ with everything the Airflow processes and tasks need."""
+    from payouts.warehouse import embedded_server_url
+
+    env = dict(os.environ)
+    home = airflow_home()
+    home.mkdir(parents=True, exist_ok=True)
+    defaults = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.DAGS_DIR),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.PLUGINS_DIR),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "GX_ANALYTICS_ENABLED": "False",
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in env:
+        # Airflow's metadata lives on the same embedded PostgreSQL, in its own database.
+        url = embedded_server_url("airflow")
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    env["PAYOUTS_WAREHOUSE_URL"] = warehouse_url
+    if sandbox_url:
+        env["PAYOUTS_SANDBOX_URL"] = sandbox_url
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in [str(settings.PLUGINS_DIR), env.get("PYTHONPATH", "")] if p
+    )
+    return env
+
+
+def airflow_bin() -> str:
+    return str(Path(sys.executable).with_name("airflow"))
+
+
+def migrate_metadata(env: dict[str, str]) -> None:
+    """`airflow db migrate`, once per metadata database (a marker file remembers it)."""
+    marker = Path(env["AIRFLOW_HOME"]) / ".migrated"
+    conn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    if marker.exists() and marker.read_text() == conn:
+        return
+    subprocess.run([airflow_bin(), "db", "migrate"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    marker.write_text(conn)
+
+
+def ensure_password_file(env: dict[str, str], password: str = "admin") -> None:
+    path = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
+    if not path.exists():
+        path.write_text('{"%s": "%s"}' % (ADMIN_USER, password))
+
+
+def run_dag(dag_id: str, env: dict[str, str], conf: dict, log_path: Path) -> int:
+    """Run one DAG run to the end in this machine's Airflow (`airflow dags test`). Returns the exit code."""
+    import json
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.run(
+            [airflow_bin(), "dags", "test", dag_id, "-c", json.dumps(conf)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    return proc.returncode

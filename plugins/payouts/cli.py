@@ -1,0 +1,236 @@
+"""The `payouts` command: run, seed, sandbox and db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+from payouts import settings
+
+
+class Progress:
+    """Stage lines on stderr, with the time each took."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.timings: dict[str, float] = {}
+        self._stage: str | None = None
+        self._t = 0.0
+
+    def stage(self, name: str, text: str) -> None:
+        self.done()
+        self._stage, self._t = name, time.perf_counter()
+        print(f"[{time.perf_counter() - self.start:7.1f}s] {text} ...", file=sys.stderr, flush=True)
+
+    def note(self, text: str) -> None:
+        print(f"           {text}", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self._stage:
+            self.timings[self._stage] = round(time.perf_counter() - self._t, 3)
+            self._stage = None
+
+    @property
+    def total(self) -> float:
+        return round(time.perf_counter() - self.start, 3)
+
+
+def _warehouse(progress: Progress | None = None):
+    from payouts.warehouse import connect, migrate, resolve_url
+
+    url = resolve_url()
+    with connect(url) as conn:
+        applied = migrate(conn)
+    if progress and applied:
+        progress.note(f"migrations applied: {', '.join(applied)}")
+    return url
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from payouts.warehouse import connect, migrate, resolve_url
+
+    with connect(resolve_url()) as conn:
+        applied = migrate(conn)
+    print(json.dumps({"applied": applied}))
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from payouts import seed
+    from payouts.warehouse import connect
+
+    url = _warehouse()
+    with connect(url) as conn:
+        result = seed.load(conn, args.recipients, seed=args.seed, period=args.period,
+                           progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(json.dumps(result, default=str))
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from payouts.providers.sandbox.__main__ import main as sandbox_main
+
+    argv = ["--host", args.host, "--port", str(args.port)]
+    if args.state_dir:
+        argv += ["--state-dir", args.state_dir]
+    if args.latency_ms is not None:
+        argv += ["--latency-ms", str(args.latency_ms)]
+    if args.faults:
+        argv += ["--faults", args.faults]
+    argv += ["--seed", str(args.seed)]
+    return sandbox_main(argv) or 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from payouts import airflow_env, seed
+    from payouts.reconcile.run import copy_statements, run_reconciliation_summary
+    from payouts.run import run_summary
+    from payouts.warehouse import connect
+
+    progress = Progress()
+    with ExitStack() as stack:
+        progress.stage("warehouse", "starting the warehouse and applying migrations")
+        url = _warehouse(progress)
+
+        progress.stage("seed", f"seeding the platform ({args.recipients:,} recipients)")
+        with connect(url) as conn:
+            seeded = seed.load(conn, args.recipients, seed=args.seed, progress=progress.note)
+        progress.note(f"recipients added: {seeded['recipients_added']:,}, earnings posted: {seeded['earnings_posted']:,}")
+
+        progress.stage("sandbox", "starting the provider sandbox")
+        sandbox_url = settings.sandbox_url()
+        if not sandbox_url:
+            from payouts.providers.sandbox.process import start_sandbox
+
+            sandbox = stack.enter_context(start_sandbox(
+                settings.sandbox_state_dir(), latency_ms=settings.sandbox_latency_ms(),
+                faults=args.faults, seed=args.seed,
+            ))
+            sandbox_url = sandbox.url
+        progress.note(f"provider sandbox at {sandbox_url}")
+
+        progress.stage("airflow_setup", "preparing Airflow (metadata database)")
+        env = airflow_env.environment(url, sandbox_url)
+        airflow_env.migrate_metadata(env)
+        log_path = settings.data_dir() / "logs" / "payouts-run.log"
+
+        invocation = uuid.uuid4().hex
+        progress.stage("payout_run", "running the payout_run DAG")
+        rc_pay = airflow_env.run_dag("payout_run", env, {"trigger": "cli", "invocation": invocation}, log_path)
+        with connect(url) as conn:
+            row = conn.execute("SELECT run_id FROM payouts.runs WHERE conf ->> 'invocation' = %s",
+                               (invocation,)).fetchone()
+        if row is None:
+            progress.done()
+            print(f"payout_run did not open a run; see {log_path}", file=sys.stderr)
+            return 1
+        run_id = row[0]
+
+        progress.stage("provider_days", f"letting {args.days} business day(s) pass at the provider")
+        from payouts.providers.http_client import SandboxProvider
+
+        SandboxProvider(sandbox_url).advance_clock(args.days)
+
+        progress.stage("reconcile_statements", "running the reconcile_statements DAG")
+        rc_rec = airflow_env.run_dag("reconcile_statements", env, {"trigger": "cli", "invocation": invocation}, log_path)
+        progress.done()
+
+        with connect(url) as conn:
+            summary = run_summary(conn, run_id)
+            summary["reconciliation"] = run_reconciliation_summary(conn, run_id)
+            recon_timings = conn.execute(
+                "SELECT timings_s FROM recon.passes ORDER BY pass_id DESC LIMIT 1").fetchone()
+        summary["timings_s"] = {
+            **{f"cli.{k}": v for k, v in progress.timings.items()},
+            **{f"payout_run.{k}": v for k, v in summary["timings_s"].items()},
+            **{f"reconcile.{k}": float(v) for k, v in ((recon_timings[0] if recon_timings else {}) or {}).items()},
+        }
+        summary["total_s"] = progress.total
+        summary["dag_runs"] = {"payout_run": "success" if rc_pay == 0 else "failed",
+                               "reconcile_statements": "success" if rc_rec == 0 else "failed"}
+        if args.out:
+            copied = copy_statements(Path(args.out) / "statements")
+            summary["statements_written"] = copied
+        if args.summary:
+            Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.summary).write_text(json.dumps(summary, indent=2, default=str))
+        print_summary(summary)
+        if rc_pay or rc_rec:
+            print(f"a DAG run failed; its log is in {log_path}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def print_summary(summary: dict) -> None:
+    out = sys.stdout
+    items = summary["items"]
+    print(f"\nPayout run {summary['run_id']}: {items['total']:,} items", file=out)
+    for status, n in sorted(items["by_status"].items()):
+        print(f"  {status:<16}{n:>10,}", file=out)
+    print("By rail:", file=out)
+    for rail, statuses in sorted(items["by_rail"].items()):
+        print(f"  {rail:<16}" + ", ".join(f"{s} {n:,}" for s, n in sorted(statuses.items())), file=out)
+    print("Money out (accepted and settled):", file=out)
+    for cur, amount in sorted(summary["money_out"].items()):
+        print(f"  {cur:<6}{amount:>22}", file=out)
+    recon = summary["reconciliation"]
+    print(f"Reconciliation: {recon['matched']:,} matched; breaks: "
+          + (", ".join(f"{k} {v:,}" for k, v in recon["breaks"].items()) or "none"), file=out)
+    print("Timings (s):", file=out)
+    for stage, seconds in summary["timings_s"].items():
+        print(f"  {stage:<32}{seconds:>9.2f}", file=out)
+    print(f"  {'total':<32}{summary['total_s']:>9.2f}", file=out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="payouts", description="Payout runs and reconciliation on Airflow.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="seed, pay and reconcile once, through the Airflow DAGs")
+    run.add_argument("--recipients", type=int, default=10_000, help="recipients on the seeded platform")
+    run.add_argument("--summary", help="write the run summary as JSON to this file")
+    run.add_argument("--out", help="copy every statement file into DIR/statements/")
+    run.add_argument("--days", type=int, default=3, help="business days to let pass at the provider")
+    run.add_argument("--seed", type=int, default=42, help="seed of the synthetic platform and the sandbox")
+    run.add_argument("--faults", help="sandbox fault knobs, e.g. reject=0.02,return=0.01")
+    run.set_defaults(func=cmd_run)
+
+    db = sub.add_parser("db", help="warehouse schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply pending migrations")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+    seed = sub.add_parser("seed", help="add synthetic recipients and their earnings")
+    seed.add_argument("--recipients", type=int, default=10_000)
+    seed.add_argument("--seed", type=int, default=42)
+    seed.add_argument("--period", help="earnings period (default: today, UTC)")
+    seed.set_defaults(func=cmd_seed)
+
+    sandbox = sub.add_parser("sandbox", help="run the provider sandbox in the foreground")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--state-dir")
+    sandbox.add_argument("--latency-ms", type=float)
+    sandbox.add_argument("--faults")
+    sandbox.add_argument("--seed", type=int, default=0)
+    sandbox.set_defaults(func=cmd_sandbox)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

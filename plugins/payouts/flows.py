@@ -1,0 +1,167 @@
+"""What each DAG task does, one function per task: connections, timing, the call.
+
+The DAG files wire these together and stay free of logic; the CLI and the
+tests can call them without Airflow.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import psycopg
+
+from payouts import run as payout_run
+from payouts import settings
+from payouts.warehouse import resolve_url
+
+log = logging.getLogger(__name__)
+
+
+class GateFailed(RuntimeError):
+    """The data-quality gate refused the run: nothing may be sent."""
+
+
+def provider():
+    from payouts.providers.http_client import SandboxProvider
+
+    url = settings.sandbox_url()
+    if not url:
+        raise RuntimeError("PAYOUTS_SANDBOX_URL is not set: the payout tasks do not know where the provider is")
+    return SandboxProvider(url)
+
+
+def _connect() -> tuple[str, psycopg.Connection]:
+    url = resolve_url()
+    return url, psycopg.connect(url)
+
+
+# -- payout_run -------------------------------------------------------------
+
+def open_run(dag_run_id: str, trigger: str, conf: dict) -> str:
+    url, conn = _connect()
+    with conn:
+        run_id = payout_run.open_run(conn, dag_run_id, trigger, conf)
+    log.info("payout run %s for DAG run %s", run_id, dag_run_id)
+    return run_id
+
+
+def snapshot(run_id: str) -> int:
+    url, conn = _connect()
+    with payout_run.stage(url, run_id, "snapshot"), conn:
+        count = payout_run.snapshot(conn, run_id)
+    log.info("run %s: %d payout items snapshotted and reserved", run_id, count)
+    return count
+
+
+def quality_gate(run_id: str) -> dict:
+    from payouts.checks.gate import run_gate
+
+    url, conn = _connect()
+    with payout_run.stage(url, run_id, "quality_gate"):
+        result = run_gate(url, run_id).to_json()
+        with conn:
+            payout_run.record_gate(conn, run_id, result)
+    if not result["success"]:
+        failed = [e for e in result["expectations"] if not e["success"]]
+        raise GateFailed(f"run {run_id}: the data-quality gate failed: {failed}")
+    return {"success": True, "expectations": len(result["expectations"])}
+
+
+def check_items(run_id: str) -> dict[str, int]:
+    url, conn = _connect()
+    with payout_run.stage(url, run_id, "checks"), conn:
+        return payout_run.check_items(conn, run_id)
+
+
+def approve(run_id: str, approver: str = "auto", policy: str = "auto-approve below threshold") -> int:
+    url, conn = _connect()
+    with payout_run.stage(url, run_id, "approval"), conn:
+        return payout_run.approve(conn, run_id, approver, policy)
+
+
+def plan(run_id: str) -> dict[str, list[dict]]:
+    url, conn = _connect()
+    with payout_run.stage(url, run_id, "routing"), conn:
+        return payout_run.route_and_plan(conn, run_id)
+
+
+def submit(batch: dict) -> dict:
+    from payouts.submit import submit_batch
+
+    url, conn = _connect()
+    with payout_run.stage(url, batch["run_id"], "submit"), conn:
+        outcome = submit_batch(conn, provider(), batch)
+    log.info("run %s %s batch %s: %s", batch["run_id"], batch["rail"], batch["batch_no"], outcome.to_dict())
+    return outcome.to_dict()
+
+
+def resolve(run_id: str) -> dict:
+    from payouts.submit import resolve_unanswered
+
+    url, conn = _connect()
+    with payout_run.stage(url, run_id, "resolve"), conn:
+        return resolve_unanswered(conn, provider(), run_id)
+
+
+def finish(run_id: str) -> dict:
+    url, conn = _connect()
+    with conn:
+        return payout_run.finish(conn, run_id)
+
+
+# -- reconcile_statements ---------------------------------------------------
+
+def open_pass(trigger: str) -> int:
+    from payouts.reconcile import run as recon
+
+    url, conn = _connect()
+    with conn:
+        return recon.open_pass(conn, trigger)
+
+
+def _timed_pass_stage(pass_id: int, stage: str, work):
+    from payouts.reconcile import run as recon
+
+    url, conn = _connect()
+    with conn:
+        start = time.perf_counter()
+        result = work(conn)
+        recon.record_timing(conn, pass_id, stage, time.perf_counter() - start)
+    return result
+
+
+def fetch_statements(pass_id: int) -> int:
+    """Download the statements the provider has and the warehouse does not."""
+    from payouts.reconcile import run as recon
+
+    return len(_timed_pass_stage(pass_id, "fetch", lambda conn: recon.fetch_statements(conn, provider())))
+
+
+def load_statements(pass_id: int) -> dict:
+    """Parse and load every statement file not loaded yet."""
+    from payouts.reconcile import run as recon
+
+    def work(conn):
+        loaded = [recon.load_file(conn, path) for path in recon.pending_files()]
+        new = [f for f in loaded if f["loaded"]]
+        return {"files": len(new), "lines": sum(f["lines"] for f in new)}
+
+    return _timed_pass_stage(pass_id, "parse_load", work)
+
+
+def match_statements(pass_id: int, loaded: dict) -> dict:
+    """Match, open breaks, post settlements and returns; close the pass."""
+    from payouts.reconcile import run as recon
+
+    def work(conn):
+        counts = recon.match_pass(conn)
+        counts["missing_at_provider"] = recon.flag_missing(conn)
+        return counts
+
+    counts = _timed_pass_stage(pass_id, "match_post", work)
+    url, conn = _connect()
+    with conn:
+        recon.close_pass(conn, pass_id, loaded["files"], loaded["lines"], counts)
+    log.info("reconciliation pass %s: %s", pass_id, counts)
+    return counts

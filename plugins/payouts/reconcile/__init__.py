@@ -1,0 +1,1 @@
+"""Reconciliation: statement lines matched against payout items, by rules kept as data."""

@@ -1,0 +1,222 @@
+"""A reconciliation pass over the warehouse: fetch, load, match, break, post.
+
+Each step is idempotent. Files are known by their hash, lines by their
+statement key, matches by line, breaks by (type, item or line), postings by
+transaction id: a pass repeated over the same statements adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import psycopg
+
+from payouts import items, ledger, settings
+from payouts.reconcile.match import match_lines
+from payouts.warehouse import copy_in, copy_out
+
+PROVIDER = "sandbox"
+
+
+def open_pass(conn: psycopg.Connection, trigger: str) -> int:
+    return int(conn.execute(
+        "INSERT INTO recon.passes (trigger) VALUES (%s) RETURNING pass_id", (trigger,)
+    ).fetchone()[0])
+
+
+def record_timing(conn: psycopg.Connection, pass_id: int, stage: str, seconds: float) -> None:
+    conn.execute(
+        "UPDATE recon.passes SET timings_s = timings_s || jsonb_build_object(%s::text, round(%s::numeric, 3))"
+        " WHERE pass_id = %s",
+        (stage, seconds, pass_id),
+    )
+
+
+def statements_dir() -> Path:
+    return settings.data_dir() / "statements"
+
+
+def fetch_statements(conn: psycopg.Connection, provider, provider_name: str = PROVIDER) -> list[str]:
+    """Download every statement the provider offers that the warehouse does not hold yet.
+
+    Returns the local paths of the new files (not yet loaded).
+    """
+    known = {name for (name,) in conn.execute(
+        "SELECT name FROM recon.statement_files WHERE provider = %s", (provider_name,)
+    ).fetchall()}
+    target = statements_dir() / provider_name
+    target.mkdir(parents=True, exist_ok=True)
+    fetched = []
+    for info in provider.list_statements():
+        if info.name in known:
+            continue
+        path = target / info.name
+        provider.download_statement(info.name, path)
+        fetched.append(str(path))
+    return fetched
+
+
+def pending_files(provider_name: str = PROVIDER) -> list[str]:
+    """Statement files on disk, oldest first (loading skips the ones already loaded)."""
+    folder = statements_dir() / provider_name
+    return sorted(str(p) for p in folder.glob("*") if p.is_file()) if folder.exists() else []
+
+
+def load_file(conn: psycopg.Connection, path: str, provider_name: str = PROVIDER) -> dict:
+    """Parse one statement file and load its lines. A file already loaded adds nothing."""
+    from payouts.statements import parse_statement_file
+    from payouts.statements.model import LINE_COLUMNS
+
+    data = Path(path).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if conn.execute("SELECT 1 FROM recon.statement_files WHERE sha256 = %s", (digest,)).fetchone():
+        return {"file": Path(path).name, "loaded": False, "lines": 0}
+    parsed = parse_statement_file(path)
+    lines = parsed.lines
+    with conn.transaction():
+        file_id = conn.execute(
+            "INSERT INTO recon.statement_files (provider, name, format, sha256, size_bytes, path, line_count)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING file_id",
+            (provider_name, Path(path).name, lines["message_type"][0] if lines.height else "empty",
+             digest, len(data), str(path), lines.height),
+        ).fetchone()[0]
+        conn.execute(
+            "CREATE TEMP TABLE _lines (account text, statement_id text, entry_ref text, position int,"
+            " booking_date date, value_date date, amount_minor bigint, currency text, status text,"
+            " end_to_end_id text, counterparty_name text, counterparty_account text,"
+            " remittance_info text, return_reason text) ON COMMIT DROP"
+        )
+        columns = [c for c in ("account", "statement_id", "entry_ref", "position", "booking_date", "value_date",
+                               "amount_minor", "currency", "status", "end_to_end_id", "counterparty_name",
+                               "counterparty_account", "remittance_info", "return_reason") if c in LINE_COLUMNS]
+        inexact = lines.filter(lines["amount_minor"].is_null()).height
+        if inexact:
+            raise ValueError(f"{path}: {inexact} lines carry amounts their currency cannot hold exactly")
+        copy_in(conn, "_lines", lines, columns)
+        added = conn.execute(
+            f"INSERT INTO recon.statement_lines (file_id, provider, {', '.join(columns)})"
+            f" SELECT %s, %s, {', '.join(columns)} FROM _lines"
+            " ON CONFLICT (account, statement_id, entry_ref, position) DO NOTHING",
+            (file_id, provider_name),
+        ).rowcount
+    return {"file": Path(path).name, "loaded": True, "lines": added}
+
+
+def match_pass(conn: psycopg.Connection) -> dict[str, int]:
+    """Match every booked line not yet matched or broken; post settlements and returns."""
+    import polars as pl
+
+    with conn.transaction():
+        lines = copy_out(
+            conn,
+            "SELECT l.line_id, l.end_to_end_id, l.amount_minor, l.currency, l.return_reason"
+            " FROM recon.statement_lines l WHERE l.status = 'booked'"
+            " AND NOT EXISTS (SELECT 1 FROM recon.matches m WHERE m.line_id = l.line_id)"
+            " AND NOT EXISTS (SELECT 1 FROM recon.breaks b WHERE b.line_id = l.line_id)",
+            schema={"line_id": pl.Int64, "amount_minor": pl.Int64},
+        )
+        if lines.height == 0:
+            return {"matched": 0, "returned": 0, "breaks": 0}
+        conn.execute("CREATE TEMP TABLE _e2e (e2e text PRIMARY KEY) ON COMMIT DROP")
+        copy_in(conn, "_e2e", lines.select(e2e="end_to_end_id").drop_nulls().unique())
+        candidates = copy_out(
+            conn,
+            "SELECT i.item_id, i.amount_minor, i.currency,"
+            " EXISTS (SELECT 1 FROM recon.matches m WHERE m.item_id = i.item_id) AS already_matched"
+            " FROM payouts.payout_items i JOIN _e2e ON _e2e.e2e = i.item_id",
+            schema={"amount_minor": pl.Int64},
+        ).with_columns(already_matched=pl.col("already_matched") == "t")
+        result = match_lines(lines, candidates)
+
+        conn.execute("CREATE TEMP TABLE _matches (line_id bigint, item_id text, rule text) ON COMMIT DROP")
+        copy_in(conn, "_matches", result.matches)
+        conn.execute("INSERT INTO recon.matches (line_id, item_id, rule) SELECT line_id, item_id, rule FROM _matches"
+                     " ON CONFLICT (line_id) DO NOTHING")
+        ledger.post_transfers(conn, "settle", "SELECT item_id FROM _matches")
+        items.move_items(conn, "SELECT item_id FROM _matches", "settled", detail="debit seen on statement")
+
+        conn.execute("CREATE TEMP TABLE _returns (line_id bigint, item_id text, rule text, return_reason text)"
+                     " ON COMMIT DROP")
+        copy_in(conn, "_returns", result.returns, ["line_id", "item_id", "rule", "return_reason"])
+        conn.execute("INSERT INTO recon.matches (line_id, item_id, rule) SELECT line_id, item_id, rule FROM _returns"
+                     " ON CONFLICT (line_id) DO NOTHING")
+        ledger.post_transfers(conn, "return", "SELECT r.item_id FROM _returns r JOIN payouts.payout_items i"
+                                              " USING (item_id) WHERE i.status = 'settled'")
+        ledger.post_transfers(conn, "return_unsettled", "SELECT r.item_id FROM _returns r JOIN payouts.payout_items i"
+                                                        " USING (item_id) WHERE i.status = 'accepted'")
+        items.move_items(conn, "SELECT item_id FROM _returns", "returned", detail="returned by the provider",
+                         reasons=[items.reason("RETURNED", "The payment came back; the destination is blocked"
+                                               " until the payee changes it.")])
+        conn.execute(
+            "UPDATE payouts.recipients r SET destination_blocked_reason = json_build_object("
+            " 'return_reason', t.return_reason, 'item_id', t.item_id)::text"
+            " FROM _returns t JOIN payouts.payout_items i USING (item_id) WHERE r.recipient_id = i.recipient_id"
+        )
+
+        conn.execute("CREATE TEMP TABLE _breaks (break_type text, item_id text, line_id bigint, detail jsonb)"
+                     " ON COMMIT DROP")
+        copy_in(conn, "_breaks", result.breaks)
+        opened = conn.execute(
+            "INSERT INTO recon.breaks (break_type, item_id, line_id, detail)"
+            " SELECT break_type, item_id, line_id, detail FROM _breaks ON CONFLICT DO NOTHING"
+        ).rowcount
+        # A missing_at_provider break that a later statement answers closes itself.
+        conn.execute(
+            "UPDATE recon.breaks b SET status = 'resolved', resolved_at = now(),"
+            " resolution = 'resolved by a later statement line'"
+            " FROM recon.matches m WHERE b.break_type = 'missing_at_provider' AND b.status = 'open'"
+            " AND m.item_id = b.item_id"
+        )
+    return {"matched": result.matches.height, "returned": result.returns.height, "breaks": opened}
+
+
+def flag_missing(conn: psycopg.Connection, after_days: int = settings.MISSING_AFTER_DAYS) -> int:
+    """Accepted items with no statement line `after_days` business days of statements later."""
+    with conn.transaction():
+        return conn.execute(
+            """
+            INSERT INTO recon.breaks (break_type, item_id, detail)
+            SELECT 'missing_at_provider', i.item_id,
+                   jsonb_build_object('accepted_on', a.answered_at::date, 'rail', a.rail)
+            FROM payouts.payout_items i
+            JOIN payouts.attempts a ON a.item_id = i.item_id AND a.rail = i.rail
+            WHERE i.status = 'accepted'
+              AND (SELECT count(DISTINCT booking_date) FROM recon.statement_lines
+                   WHERE booking_date > a.answered_at::date) >= %s
+            ON CONFLICT DO NOTHING
+            """,
+            (after_days,),
+        ).rowcount
+
+
+def close_pass(conn: psycopg.Connection, pass_id: int, files: int, lines: int, counts: dict) -> None:
+    conn.execute(
+        "UPDATE recon.passes SET finished_at = now(), files = %s, lines = %s, counts = %s WHERE pass_id = %s",
+        (files, lines, json.dumps(counts), pass_id),
+    )
+
+
+def run_reconciliation_summary(conn: psycopg.Connection, run_id: str) -> dict:
+    """Matched items and open breaks by type, for one payout run's items and unexpected lines."""
+    matched = conn.execute(
+        "SELECT count(DISTINCT m.item_id) FROM recon.matches m JOIN payouts.payout_items i USING (item_id)"
+        " WHERE i.run_id = %s AND m.rule = 'exact_end_to_end'", (run_id,)
+    ).fetchone()[0]
+    breaks = dict(conn.execute(
+        "SELECT break_type, count(*) FROM recon.breaks b WHERE b.status = 'open' AND"
+        " (b.item_id LIKE %s OR b.item_id IS NULL) GROUP BY 1 ORDER BY 1", (run_id + "-%",)
+    ).fetchall())
+    return {"matched": int(matched), "breaks": {k: int(v) for k, v in breaks.items()}}
+
+
+def copy_statements(dest: Path, provider_name: str = PROVIDER) -> int:
+    """Copy every statement file held for the provider into `dest` (for `payouts run --out`)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for path in pending_files(provider_name):
+        shutil.copy2(path, dest / Path(path).name)
+        n += 1
+    return n

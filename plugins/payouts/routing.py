@@ -1,0 +1,105 @@
+"""Rails, their queues, and the routing table: which rail pays an item, and what to fall back to.
+
+Both tables are data. The first rule that fits an item wins; a rule fits when
+every field it names equals the item's (None fits anything).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@dataclass(frozen=True)
+class Rail:
+    name: str
+    queue: str           # the Celery queue its submit task runs on
+    currencies: frozenset[str] | None  # None: any currency
+    scheme: str
+
+
+RAILS: dict[str, Rail] = {
+    r.name: r
+    for r in [
+        Rail("sepa_instant", "sepa", frozenset({"EUR"}), "SCT Inst; ChrgBr SLEV"),
+        Rail("sepa_credit", "sepa", frozenset({"EUR"}), "SCT (pain.001 batches); ChrgBr SLEV"),
+        Rail("swift", "swift", None, "pain.001 / MT103-style; ChrgBr DEBT, CRED, SHAR"),
+        Rail("faster_payments", "local", frozenset({"GBP"}), "UK FPS"),
+        Rail("ach", "local", frozenset({"USD"}), "US ACH"),
+        Rail("crypto", "crypto", frozenset({"USDC", "USDT", "BTC"}),
+             "ethereum, polygon, arbitrum, base, solana, tron (USDT only), bitcoin"),
+    ]
+}
+
+QUEUES: tuple[str, ...] = tuple(sorted({r.queue for r in RAILS.values()}))
+
+# Countries whose IBANs SEPA reaches (EEA + CH, GB, MC, SM, VA, AD, AL, MD, ME, MK, RS).
+SEPA_COUNTRIES = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IS IE IT LV LI LT LU MT NL NO PL PT RO SK SI ES SE "
+    "CH GB MC SM VA AD AL MD ME MK RS".split()
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    dest_kind: str | None
+    currency: str | None
+    sepa: bool | None
+    country: str | None
+    rail: str
+    fallback: tuple[str, ...]
+
+
+# First match wins; read it top to bottom.
+ROUTES: list[Route] = [
+    Route("wallet", None, None, None, "crypto", ()),
+    Route("iban", "EUR", True, None, "sepa_instant", ("sepa_credit",)),
+    Route(None, "GBP", None, "GB", "faster_payments", ("swift",)),
+    Route(None, "USD", None, "US", "ach", ("swift",)),
+    Route(None, None, None, None, "swift", ()),
+]
+
+
+def route_frame(items: "pl.DataFrame") -> "pl.DataFrame":
+    """Add `rail` and `fallback_rails` to a frame with dest_kind, currency, country.
+
+    Vectorised: one when/then chain built from ROUTES, evaluated by polars.
+    """
+    import polars as pl
+
+    sepa = pl.col("country").is_in(sorted(SEPA_COUNTRIES))
+    rail_expr: pl.Expr | None = None
+    fallback_expr: pl.Expr | None = None
+    for route in reversed(ROUTES):
+        cond = pl.lit(True)
+        if route.dest_kind is not None:
+            cond = cond & (pl.col("dest_kind") == route.dest_kind)
+        if route.currency is not None:
+            cond = cond & (pl.col("currency") == route.currency)
+        if route.sepa is not None:
+            cond = cond & (sepa if route.sepa else ~sepa)
+        if route.country is not None:
+            cond = cond & (pl.col("country") == route.country)
+        rail_value = pl.lit(route.rail)
+        fallback_value = pl.lit(list(route.fallback), dtype=pl.List(pl.Utf8))
+        if rail_expr is None:
+            rail_expr, fallback_expr = rail_value, fallback_value
+        else:
+            rail_expr = pl.when(cond).then(rail_value).otherwise(rail_expr)
+            fallback_expr = pl.when(cond).then(fallback_value).otherwise(fallback_expr)
+    return items.with_columns(rail=rail_expr, fallback_rails=fallback_expr)
+
+
+def plan_batches(routed: "pl.DataFrame", batch_size: int) -> "pl.DataFrame":
+    """Number the items of each rail into batches of at most `batch_size`, by item id.
+
+    Returns one row per item with `batch_no` (0-based within its rail).
+    """
+    import polars as pl
+
+    return routed.sort("rail", "item_id").with_columns(
+        batch_no=(pl.int_range(pl.len()).over("rail") // batch_size).cast(pl.Int32)
+    )

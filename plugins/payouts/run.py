@@ -1,0 +1,272 @@
+"""The stages of a payout run, as plain functions over the warehouse.
+
+The payout_run DAG calls these in order; so can the CLI and the tests. Each
+stage is idempotent: calling it again for the same run changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import psycopg
+
+from payouts import items, ledger, settings
+from payouts.routing import RAILS, plan_batches, route_frame
+from payouts.warehouse import copy_in, copy_out, sql
+
+_SNAPSHOT_LOCK = 7_201_002  # one snapshot at a time: two runs never reserve the same money
+
+
+class RunError(RuntimeError):
+    pass
+
+
+def open_run(conn: psycopg.Connection, dag_run_id: str, trigger: str, conf: dict | None = None) -> str:
+    """The run owned by `dag_run_id`, created on first call."""
+    row = conn.execute(sql("open_run"), {
+        "dag_run_id": dag_run_id, "trigger": trigger, "conf": json.dumps(conf or {}),
+    }).fetchone()
+    run_id = row[0]
+    if len(run_id) != 7:
+        raise RunError(f"run number overflow: {run_id!r} does not fit the 16-character item id")
+    return run_id
+
+
+@contextmanager
+def stage(conn_url: str, run_id: str, name: str) -> Iterator[None]:
+    """Record the wall time of a stage on the run (first start to last end, across mapped tasks)."""
+    start = time.time()
+    yield
+    end = time.time()
+    with psycopg.connect(conn_url, autocommit=True) as conn:
+        record_timing(conn, run_id, name, start, end)
+
+
+def record_timing(conn: psycopg.Connection, run_id: str, name: str, start: float, end: float) -> None:
+    conn.execute(
+        """
+        UPDATE payouts.runs SET updated_at = now(), timings_s = timings_s || jsonb_build_object(
+            %(name)s::text, jsonb_build_object(
+                'start', LEAST(COALESCE((timings_s -> %(name)s ->> 'start')::float8, %(start)s), %(start)s),
+                'end', GREATEST(COALESCE((timings_s -> %(name)s ->> 'end')::float8, %(end)s), %(end)s)))
+        WHERE run_id = %(run_id)s
+        """,
+        {"name": name, "start": start, "end": end, "run_id": run_id},
+    )
+
+
+def snapshot(conn: psycopg.Connection, run_id: str) -> int:
+    """Freeze the payables into the run's items and reserve their money. Returns the item count.
+
+    A run is snapshotted once: on a retry the items already exist and nothing
+    is taken again. The advisory lock makes concurrent runs take turns, and
+    the reservation empties the payable balance, so the next run finds only
+    what became payable since.
+    """
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SNAPSHOT_LOCK,))
+        existing = conn.execute(
+            "SELECT count(*) FROM payouts.payout_items WHERE run_id = %s", (run_id,)
+        ).fetchone()[0]
+        if existing:
+            return int(existing)
+        conn.execute(sql("snapshot_payables"), {"run_id": run_id})
+        conn.execute(
+            "INSERT INTO payouts.item_events (item_id, from_status, to_status, detail)"
+            " SELECT item_id, NULL, 'snapshotted', 'snapshot of payable balance'"
+            " FROM payouts.payout_items WHERE run_id = %s",
+            (run_id,),
+        )
+        ledger.post_transfers(
+            conn, "reserve",
+            "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s",
+            {"run_id": run_id},
+        )
+        return int(conn.execute(
+            "SELECT count(*) FROM payouts.payout_items WHERE run_id = %s", (run_id,)
+        ).fetchone()[0])
+
+
+def record_gate(conn: psycopg.Connection, run_id: str, result: dict) -> None:
+    conn.execute(
+        "UPDATE payouts.runs SET gate_result = %s, updated_at = now(),"
+        " status = CASE WHEN %s THEN status ELSE 'gate_failed' END WHERE run_id = %s",
+        (json.dumps(result), bool(result.get("success")), run_id),
+    )
+
+
+# The row checks of the walking skeleton: each rule is (code, ISO code, sentence,
+# decision, SQL condition on recipient r and item i). The full verification of
+# accounts, wallets, duplicates, KYC and sanctions extends this list.
+ROW_RULES: list[tuple[str, str | None, str, str, str]] = [
+    ("CURRENCY_DESTINATION_MISMATCH", None, "A wallet is paid only in a crypto asset, a bank account only in fiat.",
+     "rejected", "(r.dest_kind = 'wallet') <> (c.kind = 'crypto')"),
+    ("KYC_EXPIRED", None, "The recipient's identity verification has expired; compliance must renew it.",
+     "held", "r.kyc_status = 'expired'"),
+]
+
+
+def check_items(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
+    """Decide ready / held / rejected for every snapshotted item, with reasons.
+
+    Rejected items release their reservation back to payable; held items keep
+    it (a later run must not take money a person is still looking at).
+    """
+    counts: dict[str, int] = {}
+    with conn.transaction():
+        for code, iso, text, decision, condition in ROW_RULES:
+            selection = (
+                "SELECT i.item_id FROM payouts.payout_items i"
+                " JOIN payouts.recipients r USING (recipient_id)"
+                " JOIN ledger.currencies c ON c.code = i.currency"
+                f" WHERE i.run_id = %(run_id)s AND i.status = 'snapshotted' AND {condition}"
+            )
+            moved = items.move_items(conn, selection, decision, {"run_id": run_id},
+                                     detail=code, reasons=[items.reason(code, text, iso)])
+            counts[decision] = counts.get(decision, 0) + moved
+        counts["ready"] = items.move_items(
+            conn,
+            "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND status = 'snapshotted'",
+            {"run_id": run_id}, detail="all checks passed",
+        )
+        ledger.post_transfers(
+            conn, "release",
+            "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND status = 'rejected'",
+            {"run_id": run_id},
+        )
+    return counts
+
+
+def approval_view(conn: psycopg.Connection, run_id: str) -> dict:
+    """What an approver sees: totals per rail and currency, held items, the largest payouts."""
+    totals = conn.execute(
+        "SELECT coalesce(rail, 'unrouted'), currency, count(*), sum(amount_minor)"
+        " FROM payouts.payout_items WHERE run_id = %s AND status IN ('ready', 'approved')"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+        (run_id,),
+    ).fetchall()
+    held = conn.execute(
+        "SELECT count(*) FROM payouts.payout_items WHERE run_id = %s AND status = 'held'", (run_id,)
+    ).fetchone()[0]
+    largest = conn.execute(
+        "SELECT item_id, currency, amount_minor FROM payouts.payout_items"
+        " WHERE run_id = %s AND status = 'ready' ORDER BY amount_minor DESC LIMIT 5",
+        (run_id,),
+    ).fetchall()
+    return {
+        "totals": [{"rail": r, "currency": c, "count": n, "amount_minor": int(a)} for r, c, n, a in totals],
+        "held": int(held),
+        "largest": [{"item_id": i, "currency": c, "amount_minor": int(a)} for i, c, a in largest],
+    }
+
+
+def approve(conn: psycopg.Connection, run_id: str, decided_by: str, policy: str) -> int:
+    """Release the run's ready items for payment, recording who did it and what they saw."""
+    with conn.transaction():
+        seen = approval_view(conn, run_id)
+        conn.execute(
+            "INSERT INTO payouts.approvals (run_id, decision, decided_by, policy, seen)"
+            " VALUES (%s, 'approved', %s, %s, %s) ON CONFLICT (run_id) DO NOTHING",
+            (run_id, decided_by, policy, json.dumps(seen)),
+        )
+        return items.move_items(
+            conn,
+            "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND status = 'ready'",
+            {"run_id": run_id}, detail=f"approved by {decided_by} ({policy})",
+        )
+
+
+def route_and_plan(conn: psycopg.Connection, run_id: str, batch_size: int = settings.BATCH_SIZE) -> dict[str, list[dict]]:
+    """Choose each approved item's rail, number the batches, and return descriptors per rail.
+
+    Idempotent: batches already planned for the run are returned as they are.
+    """
+    import polars as pl
+
+    with conn.transaction():
+        planned = conn.execute(
+            "SELECT count(*) FROM payouts.batches WHERE run_id = %s", (run_id,)
+        ).fetchone()[0]
+        if not planned:
+            frame = copy_out(
+                conn,
+                "SELECT i.item_id, r.dest_kind, i.currency, r.country FROM payouts.payout_items i"
+                " JOIN payouts.recipients r USING (recipient_id)"
+                " WHERE i.run_id = %(run_id)s AND i.status = 'approved' AND i.rail IS NULL",
+                {"run_id": run_id},
+            )
+            if frame.height:
+                routed = plan_batches(route_frame(frame), batch_size)
+                conn.execute(
+                    "CREATE TEMP TABLE _routes (item_id text PRIMARY KEY, rail text, fallback text, batch_no int)"
+                    " ON COMMIT DROP"
+                )
+                copy_in(conn, "_routes", routed.with_columns(
+                    fallback=pl.lit("{") + pl.col("fallback_rails").list.join(",") + pl.lit("}")
+                ), ["item_id", "rail", "fallback", "batch_no"])
+                conn.execute(
+                    "UPDATE payouts.payout_items i SET rail = t.rail, fallback_rails = t.fallback::text[],"
+                    " batch_no = t.batch_no, updated_at = now() FROM _routes t WHERE i.item_id = t.item_id"
+                )
+                conn.execute(
+                    "INSERT INTO payouts.batches (run_id, rail, batch_no, first_item, last_item, item_count)"
+                    " SELECT %s, rail, batch_no, min(item_id), max(item_id), count(*) FROM _routes"
+                    " GROUP BY rail, batch_no",
+                    (run_id,),
+                )
+        rows = conn.execute(
+            "SELECT rail, batch_no, first_item, last_item, item_count FROM payouts.batches"
+            " WHERE run_id = %s ORDER BY rail, batch_no",
+            (run_id,),
+        ).fetchall()
+    plan: dict[str, list[dict]] = {rail: [] for rail in RAILS}
+    for rail, batch_no, first, last, count in rows:
+        plan[rail].append({"run_id": run_id, "rail": rail, "batch_no": batch_no,
+                           "first_item": first, "last_item": last, "item_count": count})
+    return plan
+
+
+def finish(conn: psycopg.Connection, run_id: str) -> dict:
+    """Close the run: store its summary and mark it completed."""
+    summary = run_summary(conn, run_id)
+    conn.execute(
+        "UPDATE payouts.runs SET status = CASE WHEN status = 'gate_failed' THEN status ELSE 'completed' END,"
+        " summary = %s, updated_at = now() WHERE run_id = %s",
+        (json.dumps(summary), run_id),
+    )
+    return summary
+
+
+def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
+    by_status = dict(conn.execute(
+        "SELECT status, count(*) FROM payouts.payout_items WHERE run_id = %s GROUP BY 1 ORDER BY 1", (run_id,)
+    ).fetchall())
+    by_rail = {
+        rail: dict(statuses) for rail, statuses in conn.execute(
+            "SELECT coalesce(rail, 'unrouted'), jsonb_object_agg(status, n) FROM ("
+            " SELECT rail, status, count(*) n FROM payouts.payout_items WHERE run_id = %s GROUP BY 1, 2) s"
+            " GROUP BY 1 ORDER BY 1", (run_id,)
+        ).fetchall()
+    }
+    money_out = {
+        cur: str(_fmt(total, cur)) for cur, total in conn.execute(
+            "SELECT currency, sum(amount_minor) FROM payouts.payout_items WHERE run_id = %s"
+            " AND status IN ('accepted', 'settled') GROUP BY 1 ORDER BY 1", (run_id,)
+        ).fetchall()
+    }
+    timings = conn.execute("SELECT timings_s FROM payouts.runs WHERE run_id = %s", (run_id,)).fetchone()[0]
+    return {
+        "run_id": run_id,
+        "items": {"total": sum(by_status.values()), "by_status": by_status, "by_rail": by_rail},
+        "money_out": money_out,
+        "timings_s": {k: round(v["end"] - v["start"], 3) for k, v in (timings or {}).items()},
+    }
+
+
+def _fmt(minor: int, currency: str) -> str:
+    from payouts.money import format_amount
+
+    return format_amount(int(minor), currency)
