@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -32,37 +30,7 @@ os.environ["PAYOUTS_TEST_SERVER_URL"] = SERVER_URL or ""
 WAREHOUSES = ["embedded"] + (["server"] if SERVER_URL else [])
 
 
-def _with_db(url: str, database: str) -> str:
-    parts = urlsplit(url.replace("postgresql+psycopg://", "postgresql://"))
-    return urlunsplit(parts._replace(path="/" + database))
-
-
-def _admin_url(kind: str) -> str:
-    if kind == "embedded":
-        from payouts.warehouse import embedded_server_url
-
-        return embedded_server_url("postgres")
-    return _with_db(SERVER_URL, "postgres")
-
-
-def fresh_database(kind: str) -> tuple[str, callable]:
-    """Create an empty, migrated database; return its URL and a dropper."""
-    from payouts.warehouse import connect, migrate
-
-    admin = _admin_url(kind)
-    name = f"payouts_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_db(admin, name)
-    with connect(url) as conn:
-        migrate(conn)
-        conn.commit()
-
-    def drop() -> None:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return url, drop
+from tests_support import fresh_database  # noqa: E402
 
 
 @pytest.fixture(scope="session", params=WAREHOUSES)

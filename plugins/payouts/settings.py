@@ -42,6 +42,11 @@ def sandbox_state_dir() -> Path:
     return Path(os.environ.get("PAYOUTS_SANDBOX_DIR", data_dir() / "sandbox")).resolve()
 
 
+def statements_dir() -> Path:
+    """Where fetched provider statements are kept, one folder per provider."""
+    return Path(os.environ.get("PAYOUTS_STATEMENTS_DIR", data_dir() / "statements")).resolve()
+
+
 def sandbox_latency_ms() -> float:
     return float(os.environ.get("PAYOUTS_SANDBOX_LATENCY_MS", "0"))
 
@@ -63,5 +68,5 @@ STATEMENTS_ASSET_URI = os.environ.get(
     "PAYOUTS_STATEMENTS_ASSET_URI", "payouts://provider-sandbox/statements"
 )
 PAYOUT_ITEMS_ASSET_URI = os.environ.get(
-    "PAYOUTS_ITEMS_ASSET_URI", "postgres://warehouse/payouts/payout_items"
+    "PAYOUTS_ITEMS_ASSET_URI", "payouts://warehouse/payouts/payout_items"
 )

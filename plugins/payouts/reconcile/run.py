@@ -35,10 +35,6 @@ def record_timing(conn: psycopg.Connection, pass_id: int, stage: str, seconds: f
     )
 
 
-def statements_dir() -> Path:
-    return settings.data_dir() / "statements"
-
-
 def fetch_statements(conn: psycopg.Connection, provider, provider_name: str = PROVIDER) -> list[str]:
     """Download every statement the provider offers that the warehouse does not hold yet.
 
@@ -47,7 +43,7 @@ def fetch_statements(conn: psycopg.Connection, provider, provider_name: str = PR
     known = {name for (name,) in conn.execute(
         "SELECT name FROM recon.statement_files WHERE provider = %s", (provider_name,)
     ).fetchall()}
-    target = statements_dir() / provider_name
+    target = settings.statements_dir() / provider_name
     target.mkdir(parents=True, exist_ok=True)
     fetched = []
     for info in provider.list_statements():
@@ -61,7 +57,7 @@ def fetch_statements(conn: psycopg.Connection, provider, provider_name: str = PR
 
 def pending_files(provider_name: str = PROVIDER) -> list[str]:
     """Statement files on disk, oldest first (loading skips the ones already loaded)."""
-    folder = statements_dir() / provider_name
+    folder = settings.statements_dir() / provider_name
     return sorted(str(p) for p in folder.glob("*") if p.is_file()) if folder.exists() else []
 
 

@@ -1,0 +1,151 @@
+"""Both DAGs end to end through Airflow on 1,000 recipients, twice, with provider faults on.
+
+The four sentences a run must make true:
+1. every item is at rest (final, or parked with a reason);
+2. every accepted item is matched or has an open break;
+3. the ledger balances;
+4. a second run right after the first pays nothing the first paid or reserved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from payouts import states
+
+pytestmark = pytest.mark.e2e
+
+PROJECT = Path(__file__).resolve().parents[2]
+RECIPIENTS = 1000
+FAULTS = "reject=0.02,return=0.02"
+
+
+def _payouts(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "payouts.cli", *args], env=env, cwd=PROJECT,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, request):
+    from tests_support import fresh_database
+
+    url, drop = fresh_database("embedded")
+    request.addfinalizer(drop)
+    work = tmp_path_factory.mktemp("e2e")
+    env = dict(os.environ, PAYOUTS_WAREHOUSE_URL=url, PAYOUTS_SANDBOX_DIR=str(work / "sandbox"),
+               PAYOUTS_STATEMENTS_DIR=str(work / "statements"),
+               PYTHONPATH=str(PROJECT / "plugins"))
+    env.pop("PAYOUTS_SANDBOX_URL", None)
+    runs = []
+    for n in (1, 2):
+        proc = _payouts(env, "run", "--recipients", str(RECIPIENTS), "--days", "3", "--faults", FAULTS,
+                        "--summary", str(work / f"summary{n}.json"), "--out", str(work / f"out{n}"))
+        assert proc.returncode == 0, f"payouts run #{n} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
+        runs.append(json.loads((work / f"summary{n}.json").read_text()))
+    return url, runs, work
+
+
+def test_summary_has_the_documented_shape(two_runs):
+    _, (first, _), work = two_runs
+    for key in ("run_id", "items", "reconciliation", "timings_s", "total_s"):
+        assert key in first
+    assert first["items"]["total"] == sum(first["items"]["by_status"].values())
+    assert first["items"]["total"] >= RECIPIENTS * 0.95
+    assert isinstance(first["reconciliation"]["breaks"], dict)
+    assert first["reconciliation"]["matched"] > 0
+    assert any(k.startswith("payout_run.") for k in first["timings_s"])
+    assert list((work / "out1" / "statements").iterdir()), "no statement files were written to --out"
+
+
+def test_every_item_is_at_rest_with_a_reason_when_parked(two_runs):
+    url, _, _ = two_runs
+    with psycopg.connect(url) as conn:
+        statuses = dict(conn.execute("SELECT status, count(*) FROM payouts.payout_items GROUP BY 1").fetchall())
+        unreasoned = conn.execute(
+            "SELECT count(*) FROM payouts.payout_items WHERE status IN ('held', 'awaiting_status', 'rejected')"
+            " AND jsonb_array_length(reasons) = 0").fetchone()[0]
+    assert set(statuses) <= states.AT_REST | {"accepted"}, statuses
+    assert unreasoned == 0
+
+
+def test_every_accepted_item_is_matched_or_has_an_open_break(two_runs):
+    url, _, _ = two_runs
+    with psycopg.connect(url) as conn:
+        loose = conn.execute(
+            """
+            SELECT i.item_id, i.status FROM payouts.payout_items i
+            WHERE i.status IN ('accepted', 'settled', 'returned')
+              AND NOT EXISTS (SELECT 1 FROM recon.matches m WHERE m.item_id = i.item_id)
+              AND NOT EXISTS (SELECT 1 FROM recon.breaks b WHERE b.item_id = i.item_id AND b.status = 'open')
+            """).fetchall()
+        returned = conn.execute("SELECT count(*) FROM payouts.payout_items WHERE status = 'returned'").fetchone()[0]
+        returned_breaks = conn.execute(
+            "SELECT count(*) FROM recon.breaks WHERE break_type = 'returned'").fetchone()[0]
+    assert loose == []
+    assert returned > 0, "the return fault should have produced returns"
+    assert returned_breaks == returned
+
+
+def test_the_ledger_balances(two_runs):
+    url, _, _ = two_runs
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM ledger.unbalanced_transactions").fetchone()[0] == 0
+        # What the ledger says is in flight equals what the items say.
+        clearing = conn.execute(
+            "SELECT coalesce(sum(-amount_minor), 0) FROM ledger.postings WHERE account = 'clearing'").fetchone()[0]
+        accepted = conn.execute(
+            "SELECT coalesce(sum(amount_minor), 0) FROM payouts.payout_items WHERE status = 'accepted'").fetchone()[0]
+        assert clearing == accepted
+        reserved = conn.execute(
+            "SELECT coalesce(sum(-amount_minor), 0) FROM ledger.postings WHERE account = 'reserved'").fetchone()[0]
+        parked = conn.execute(
+            "SELECT coalesce(sum(amount_minor), 0) FROM payouts.payout_items"
+            " WHERE status IN ('held', 'awaiting_status', 'approved', 'submitted', 'ready', 'snapshotted')"
+        ).fetchone()[0]
+        assert reserved == parked
+
+
+def test_the_second_run_pays_nothing_the_first_paid_or_reserved(two_runs):
+    url, (first, second), work = two_runs
+    with psycopg.connect(url) as conn:
+        overlap = conn.execute(
+            """
+            SELECT count(*) FROM payouts.payout_items a JOIN payouts.payout_items b USING (recipient_id, currency)
+            WHERE a.run_id = %s AND b.run_id = %s
+              AND a.status IN ('accepted', 'settled', 'held', 'awaiting_status')
+              AND b.status IN ('accepted', 'settled', 'submitted')
+            """, (first["run_id"], second["run_id"])).fetchone()[0]
+        overpaid = conn.execute(
+            """
+            WITH earned AS (SELECT recipient_id, currency, sum(-amount_minor) AS e FROM ledger.postings
+                            WHERE account = 'payable' AND txn_id LIKE 'earn:%%' GROUP BY 1, 2),
+                 paid AS (SELECT recipient_id, currency, sum(amount_minor) AS p FROM payouts.payout_items
+                          WHERE status IN ('accepted', 'settled') GROUP BY 1, 2)
+            SELECT count(*) FROM paid JOIN earned USING (recipient_id, currency) WHERE p > e
+            """).fetchone()[0]
+    assert overlap == 0
+    assert overpaid == 0
+    paid_second = sum(n for s, n in second["items"]["by_status"].items() if s in ("accepted", "settled"))
+    assert paid_second == 0, second["items"]["by_status"]
+
+
+def test_no_end_to_end_id_was_executed_twice(two_runs):
+    """Each EndToEndId appears at most once among the debits booked in the statements."""
+    _, _, work = two_runs
+    sys.path.insert(0, str(PROJECT / "plugins"))
+    from payouts.statements import parse_statement_file
+    import polars as pl
+
+    frames = [parse_statement_file(p).lines for p in sorted((work / "out2" / "statements").iterdir())]
+    lines = pl.concat(frames)
+    debits = lines.filter((pl.col("status") == "booked") & (pl.col("amount_minor") < 0)
+                          & pl.col("end_to_end_id").is_not_null())
+    assert debits.height > 0
+    assert debits["end_to_end_id"].is_duplicated().sum() == 0
