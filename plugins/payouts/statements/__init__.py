@@ -1,0 +1,30 @@
+"""Provider statements (camt.052/053/054, crypto exports) -> normalised statement lines.
+
+The parsers never import payouts.providers: the sandbox writes statements with
+its own writer, so a bug on one side cannot be cancelled by the same bug on the
+other.
+"""
+
+from __future__ import annotations
+
+from payouts.statements.camt import parse_camt
+from payouts.statements.crypto_export import parse_crypto_export
+from payouts.statements.detect import parse_statement_file
+from payouts.statements.model import (
+    LINE_COLUMNS,
+    LINE_SCHEMA,
+    ParsedStatement,
+    StatementError,
+    StatementSummary,
+)
+
+__all__ = [
+    "LINE_COLUMNS",
+    "LINE_SCHEMA",
+    "ParsedStatement",
+    "StatementError",
+    "StatementSummary",
+    "parse_camt",
+    "parse_crypto_export",
+    "parse_statement_file",
+]
