@@ -1,0 +1,1 @@
+"""Checks on a payout run: the batch data-quality gate and the per-item row checks."""
