@@ -99,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         url = _warehouse(progress)
 
         progress.stage("seed", f"seeding the platform ({args.recipients:,} recipients)")
-        with connect(url) as conn:
+        with connect(url, autocommit=True) as conn:
             seeded = seed.load(conn, args.recipients, seed=args.seed, progress=progress.note)
         progress.note(f"recipients added: {seeded['recipients_added']:,}, earnings posted: {seeded['earnings_posted']:,}")
 

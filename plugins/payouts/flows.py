@@ -32,8 +32,10 @@ def provider():
 
 
 def _connect() -> tuple[str, psycopg.Connection]:
+    # Autocommit: each stage's `conn.transaction()` blocks are real transactions,
+    # committed when the block ends (a write-ahead must be durable before a send).
     url = resolve_url()
-    return url, psycopg.connect(url)
+    return url, psycopg.connect(url, autocommit=True)
 
 
 # -- payout_run -------------------------------------------------------------

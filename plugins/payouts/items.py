@@ -18,6 +18,8 @@ def move_items(conn: psycopg.Connection, selection: str, to_status: str, params:
     repeated call (a retried task) changes nothing. Returns the items moved.
     `reasons`, when given, are appended to each item's reasons.
     """
+    if to_status not in states.STATES:
+        raise states.TransitionError(f"unknown status {to_status!r}")
     sources = states.sources_of(to_status)
     if not sources:
         raise states.TransitionError(f"no status may move to {to_status!r}")

@@ -130,7 +130,7 @@ def check_items(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
         counts["ready"] = items.move_items(
             conn,
             "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND status = 'snapshotted'",
-            {"run_id": run_id}, detail="all checks passed",
+            "ready", {"run_id": run_id}, detail="all checks passed",
         )
         ledger.post_transfers(
             conn, "release",
@@ -175,7 +175,7 @@ def approve(conn: psycopg.Connection, run_id: str, decided_by: str, policy: str)
         return items.move_items(
             conn,
             "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND status = 'ready'",
-            {"run_id": run_id}, detail=f"approved by {decided_by} ({policy})",
+            "approved", {"run_id": run_id}, detail=f"approved by {decided_by} ({policy})",
         )
 
 

@@ -57,6 +57,9 @@ _BATCH_ITEMS = """
 def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dict) -> BatchOutcome:
     import polars as pl
 
+    if not conn.autocommit:
+        # Otherwise the write-ahead below would be a savepoint, not a commit.
+        raise ValueError("submit_batch needs an autocommit connection")
     run_id, rail, batch_no = batch["run_id"], batch["rail"], batch["batch_no"]
     params = {"run_id": run_id, "rail": rail, "batch_no": batch_no}
     frame = copy_out(conn, _BATCH_ITEMS, params, schema={"amount_minor": pl.Int64})
@@ -83,7 +86,7 @@ def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dic
             conn,
             "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND rail = %(rail)s"
             " AND batch_no = %(batch_no)s AND status = 'approved'",
-            params, detail=f"sent on {rail}",
+            "submitted", params, detail=f"sent on {rail}",
         )
 
     payments = [
@@ -168,7 +171,7 @@ def record_results(conn: psycopg.Connection, rail: str, results: list[PaymentRes
             " provider_ref = t.provider_ref, answered_at = COALESCE(a.answered_at, now())"
             " FROM _answers t WHERE a.idempotency_key = t.idempotency_key"
         )
-        items.move_items(conn, "SELECT item_id FROM _answers WHERE status = 'accepted'", None,
+        items.move_items(conn, "SELECT item_id FROM _answers WHERE status = 'accepted'", "accepted",
                          detail=f"accepted on {rail}")
         ledger.post_transfers(conn, "send", "SELECT item_id FROM _answers WHERE status = 'accepted'")
         for code, in conn.execute("SELECT DISTINCT reason_code FROM _answers WHERE status = 'rejected'").fetchall():
@@ -176,7 +179,7 @@ def record_results(conn: psycopg.Connection, rail: str, results: list[PaymentRes
             account_level = iso in ACCOUNT_LEVEL_CODES
             items.move_items(
                 conn, "SELECT item_id FROM _answers WHERE status = 'rejected'"
-                " AND reason_code IS NOT DISTINCT FROM %(code)s", {"code": code},
+                " AND reason_code IS NOT DISTINCT FROM %(code)s", "rejected", {"code": code},
                 detail=f"rejected on {rail}: {iso}",
                 reasons=[items.reason(
                     "ACCOUNT_REJECTED" if account_level else "PROVIDER_REJECTED",
@@ -233,7 +236,7 @@ def resolve_unanswered(conn: psycopg.Connection, provider: PaymentProvider, run_
     if missing:
         with conn.transaction():
             items.move_items(
-                conn, "SELECT unnest(%(ids)s::text[])", {"ids": missing}, detail="no answer from the provider",
+                conn, "SELECT unnest(%(ids)s::text[])", "awaiting_status", {"ids": missing}, detail="no answer from the provider",
                 reasons=[items.reason(
                     "NO_PROVIDER_ANSWER",
                     "The provider has no record of the payment; operations must confirm before it is sent again.",

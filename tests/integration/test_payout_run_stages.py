@@ -1,0 +1,194 @@
+"""The payout-run stages on a real PostgreSQL and a real sandbox over HTTP, without Airflow.
+
+What is proven here: the snapshot reserves once (even when two runs race),
+the ledger stays balanced, and a submission repeated after a crash executes
+nothing twice at the provider.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import psycopg
+import pytest
+
+from payouts import ledger, run as payout_run
+from payouts.providers.http_client import SandboxProvider
+from payouts.providers.sandbox.process import start_sandbox
+from payouts.submit import record_results, submit_batch
+
+RECIPIENTS = [
+    # recipient_id, name, country, currency, dest_kind, iban, bic, account, routing, wallet, network, kyc, owed
+    ("T-DE-1", "Anna Schmidt", "DE", "EUR", "iban", "DE89370400440532013000", "COBADEFFXXX", None, None, None, None, "verified", 12_345),
+    ("T-FR-1", "Élise Martin", "FR", "EUR", "iban", "FR1420041010050500013M02606", None, None, None, None, None, "verified", 50_000),
+    ("T-GB-1", "Oliver Jones", "GB", "GBP", "iban", "GB29NWBK60161331926819", None, None, None, None, None, "verified", 7_500),
+    ("T-US-1", "Mia Johnson", "US", "USD", "local", None, None, "000123456789", "011000015", None, None, "verified", 99_999),
+    ("T-BR-1", "Lucas Silva", "BR", "USDC", "wallet", None, None, None, None,
+     "0x52908400098527886E0F7030069857D2E4169EE7", "ethereum", "verified", 25_000_000),
+    ("T-TR-1", "Ayşe Yılmaz", "TR", "EUR", "iban", "TR330006100519786457841326", None, None, None, None, None, "expired", 3_000),
+    ("T-MX-1", "Bad Wallet", "MX", "MXN", "wallet", None, None, None, None,
+     "0x8617E340B3D01FA5F11F306F4090FD50E238070D", "polygon", "verified", 10_000),
+]
+
+
+def _seed(conn: psycopg.Connection, tag: str) -> None:
+    period = f"test-{tag}"
+    for rid, name, country, cur, kind, iban, bic, acct, routing, wallet, network, kyc, owed in RECIPIENTS:
+        rid = f"{rid}-{tag}"
+        conn.execute(
+            "INSERT INTO payouts.recipients (recipient_id, name, country, currency, dest_kind, iban, bic,"
+            " account_number, routing_code, wallet_address, network, kyc_status)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            (rid, name, country, cur, kind, iban, bic, acct, routing, wallet, network, kyc),
+        )
+        txn = f"earn:{period}:{rid}"
+        conn.execute("INSERT INTO ledger.transactions (txn_id, kind) VALUES (%s, 'earning')", (txn,))
+        conn.execute(
+            "INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor) VALUES"
+            " (%s, 'earnings', %s, %s, %s), (%s, 'payable', %s, %s, %s)",
+            (txn, rid, cur, owed, txn, rid, cur, -owed),
+        )
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    with start_sandbox(tmp_path_factory.mktemp("sandbox")) as sb:
+        yield sb
+
+
+@pytest.fixture()
+def fresh(warehouse_url):
+    """A warehouse whose only payables are the ones this test seeds."""
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        # Earlier tests' payables are released into a finished run, so each test starts owing nothing.
+        tag = uuid.uuid4().hex[:6]
+        run_id = payout_run.open_run(conn, f"drain-{tag}", "test")
+        payout_run.snapshot(conn, run_id)
+        _seed(conn, tag)
+    return warehouse_url, tag
+
+
+def _prepare(conn, tag):
+    run_id = payout_run.open_run(conn, f"dag-run-{tag}", "test", {"tag": tag})
+    payout_run.snapshot(conn, run_id)
+    payout_run.check_items(conn, run_id)
+    payout_run.approve(conn, run_id, "tester", "test")
+    plan = payout_run.route_and_plan(conn, run_id, batch_size=2)
+    return run_id, plan
+
+
+def test_snapshot_reserves_once_and_balances(fresh):
+    url, tag = fresh
+    with psycopg.connect(url, autocommit=True) as conn:
+        run_id = payout_run.open_run(conn, f"dag-run-{tag}", "test")
+        assert payout_run.open_run(conn, f"dag-run-{tag}", "test") == run_id  # a retry finds the same run
+        first = payout_run.snapshot(conn, run_id)
+        again = payout_run.snapshot(conn, run_id)
+        assert first == again == len(RECIPIENTS)
+        ids = [r[0] for r in conn.execute(
+            "SELECT item_id FROM payouts.payout_items WHERE run_id = %s ORDER BY 1", (run_id,)).fetchall()]
+        assert all(len(i) == 16 and i.startswith(run_id + "-") for i in ids)
+        payable = conn.execute(
+            "SELECT coalesce(sum(-amount_minor), 0) FROM ledger.postings WHERE account = 'payable'"
+            " AND recipient_id LIKE %s", (f"%-{tag}",)).fetchone()[0]
+        assert payable == 0
+        assert ledger.unbalanced(conn) == []
+        # A later run finds nothing left to pay.
+        later = payout_run.open_run(conn, f"later-{tag}", "test")
+        assert payout_run.snapshot(conn, later) == 0
+
+
+def test_two_runs_racing_never_reserve_the_same_money(fresh):
+    url, tag = fresh
+    counts = {}
+
+    def one(name):
+        with psycopg.connect(url, autocommit=True) as conn:
+            run_id = payout_run.open_run(conn, f"race-{name}-{tag}", "test")
+            counts[name] = payout_run.snapshot(conn, run_id)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(counts.values()) == [0, len(RECIPIENTS)]
+
+
+def test_checks_route_and_plan(fresh):
+    url, tag = fresh
+    with psycopg.connect(url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, tag)
+        status = dict(conn.execute(
+            "SELECT recipient_id, status FROM payouts.payout_items WHERE run_id = %s", (run_id,)).fetchall())
+        reasons = dict(conn.execute(
+            "SELECT recipient_id, reasons -> 0 ->> 'code' FROM payouts.payout_items WHERE run_id = %s",
+            (run_id,)).fetchall())
+        assert status[f"T-TR-1-{tag}"] == "held" and reasons[f"T-TR-1-{tag}"] == "KYC_EXPIRED"
+        assert status[f"T-MX-1-{tag}"] == "rejected"
+        assert reasons[f"T-MX-1-{tag}"] == "CURRENCY_DESTINATION_MISMATCH"
+        rails = dict(conn.execute(
+            "SELECT recipient_id, rail FROM payouts.payout_items WHERE run_id = %s AND status = 'approved'",
+            (run_id,)).fetchall())
+        assert rails == {f"T-DE-1-{tag}": "sepa_instant", f"T-FR-1-{tag}": "sepa_instant",
+                         f"T-GB-1-{tag}": "faster_payments", f"T-US-1-{tag}": "ach", f"T-BR-1-{tag}": "crypto"}
+        assert len(plan["sepa_instant"]) == 1 and plan["sepa_instant"][0]["item_count"] == 2
+        assert plan["swift"] == []
+        # The rejected item's money is owed again; the held one stays reserved.
+        owed_again = conn.execute(
+            "SELECT -sum(amount_minor) FROM ledger.postings WHERE account = 'payable' AND recipient_id = %s",
+            (f"T-MX-1-{tag}",)).fetchone()[0]
+        assert owed_again == 10_000
+        assert payout_run.route_and_plan(conn, run_id, batch_size=2) == plan  # planning twice changes nothing
+        assert ledger.unbalanced(conn) == []
+
+
+def test_a_submission_repeated_after_a_crash_pays_nothing_twice(fresh, sandbox):
+    url, tag = fresh
+    provider = SandboxProvider(sandbox.url)
+    before = provider.executions()["count"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, tag)
+        batch = plan["sepa_instant"][0]
+        outcome = submit_batch(conn, provider, batch)
+        assert outcome.sent == 2 and outcome.accepted == 2
+        # Simulate a worker that died after sending but before recording: put the
+        # items back to 'submitted' and run the task again.
+        conn.execute("UPDATE payouts.payout_items SET status = 'submitted' WHERE run_id = %s AND rail = 'sepa_instant'",
+                     (run_id,))
+        again = submit_batch(conn, provider, batch)
+        assert again.sent == 2 and again.accepted == 2
+        for rail in ("faster_payments", "ach", "crypto"):
+            for b in plan[rail]:
+                submit_batch(conn, provider, b)
+        sends = conn.execute(
+            "SELECT max(sends) FROM payouts.attempts a JOIN payouts.payout_items i USING (item_id)"
+            " WHERE i.run_id = %s AND a.rail = 'sepa_instant'", (run_id,)).fetchone()[0]
+        assert sends == 2
+        statuses = dict(conn.execute(
+            "SELECT status, count(*) FROM payouts.payout_items WHERE run_id = %s GROUP BY 1", (run_id,)).fetchall())
+        assert statuses == {"accepted": 5, "held": 1, "rejected": 1}
+        clearing = conn.execute(
+            "SELECT count(DISTINCT txn_id) FROM ledger.postings WHERE txn_id LIKE %s AND account = 'clearing'",
+            (f"send:{run_id}-%",)).fetchone()[0]
+        assert clearing == 5
+        assert ledger.unbalanced(conn) == []
+    after = provider.executions()
+    assert after["count"] - before == 5  # five payments executed, the repeat added none
+    assert after["by_end_to_end_id_duplicates"] == 0
+
+
+def test_recording_an_answer_twice_changes_nothing(fresh, sandbox):
+    url, tag = fresh
+    provider = SandboxProvider(sandbox.url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, tag)
+        submit_batch(conn, provider, plan["ach"][0])
+        postings = conn.execute("SELECT count(*) FROM ledger.postings").fetchone()[0]
+        from payouts.providers.base import PaymentResult
+
+        item = conn.execute("SELECT item_id FROM payouts.payout_items WHERE run_id = %s AND rail = 'ach'",
+                            (run_id,)).fetchone()[0]
+        record_results(conn, "ach", [PaymentResult(f"{item}:ach", item, "accepted", None, "X")])
+        assert conn.execute("SELECT count(*) FROM ledger.postings").fetchone()[0] == postings
