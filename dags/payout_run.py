@@ -55,34 +55,34 @@ def payout_run():
         return flows.open_run(context["run_id"], conf.get("trigger", "schedule"), conf)
 
     @task
-    def snapshot(run_id: str) -> int:
+    def snapshot(payout_run_id: str) -> int:
         from payouts import flows
 
-        return flows.snapshot(run_id)
+        return flows.snapshot(payout_run_id)
 
     @task(retries=0)  # a failed gate is a verdict, not a glitch
-    def quality_gate(run_id: str) -> dict:
+    def quality_gate(payout_run_id: str) -> dict:
         from payouts import flows
 
-        return flows.quality_gate(run_id)
+        return flows.quality_gate(payout_run_id)
 
     @task
-    def check_items(run_id: str) -> dict:
+    def check_items(payout_run_id: str) -> dict:
         from payouts import flows
 
-        return flows.check_items(run_id)
+        return flows.check_items(payout_run_id)
 
     @task
-    def approve(run_id: str) -> int:
+    def approve(payout_run_id: str) -> int:
         from payouts import flows
 
-        return flows.approve(run_id)
+        return flows.approve(payout_run_id)
 
     @task
-    def plan(run_id: str) -> dict:
+    def plan(payout_run_id: str) -> dict:
         from payouts import flows
 
-        return flows.plan(run_id)
+        return flows.plan(payout_run_id)
 
     @task
     def batches_of(plan: dict, rail: str) -> list[dict]:
@@ -98,25 +98,25 @@ def payout_run():
         return flows.submit(batch)
 
     @task(trigger_rule="all_done")  # ask about unanswered payments even when a submit gave up
-    def resolve(run_id: str) -> dict:
+    def resolve(payout_run_id: str) -> dict:
         from payouts import flows
 
-        return flows.resolve(run_id)
+        return flows.resolve(payout_run_id)
 
     @task(trigger_rule="all_done", outlets=[payout_items_asset])
-    def finish(run_id: str) -> dict:
+    def finish(payout_run_id: str) -> dict:
         from payouts import flows
 
-        return flows.finish(run_id)
+        return flows.finish(payout_run_id)
 
-    run_id = open_run()
-    gate = quality_gate(run_id)
-    snapshot(run_id) >> gate
-    checked = check_items(run_id)
+    payout_run_id = open_run()
+    gate = quality_gate(payout_run_id)
+    snapshot(payout_run_id) >> gate
+    checked = check_items(payout_run_id)
     gate >> checked
-    approved = approve(run_id)
+    approved = approve(payout_run_id)
     checked >> approved
-    batches = plan(run_id)
+    batches = plan(payout_run_id)
     approved >> batches
     submits = [
         submit.override(task_id=f"submit_{rail.name}", queue=rail.queue).expand(
@@ -124,9 +124,9 @@ def payout_run():
         )
         for rail in RAILS.values()
     ]
-    resolved = resolve(run_id)
+    resolved = resolve(payout_run_id)
     submits >> resolved
-    resolved >> finish(run_id)
+    resolved >> finish(payout_run_id)
 
 
 payout_run()
