@@ -27,10 +27,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 SERVER_URL = os.environ.pop("PAYOUTS_WAREHOUSE_URL", None)
 os.environ["PAYOUTS_TEST_SERVER_URL"] = SERVER_URL or ""
 
-WAREHOUSES = ["embedded"] + (["server"] if SERVER_URL else [])
-
-
-from tests_support import fresh_database  # noqa: E402
+from tests_support import WAREHOUSES, fresh_database  # noqa: E402
 
 
 @pytest.fixture(scope="session", params=WAREHOUSES)

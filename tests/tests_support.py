@@ -14,6 +14,10 @@ def server_url() -> str | None:
     return os.environ.get("PAYOUTS_TEST_SERVER_URL") or None
 
 
+# Database tests run on the embedded PostgreSQL, and on the server when one is named.
+WAREHOUSES = ["embedded"] + (["server"] if server_url() else [])
+
+
 def _with_db(url: str, database: str) -> str:
     parts = urlsplit(url.replace("postgresql+psycopg://", "postgresql://"))
     return urlunsplit(parts._replace(path="/" + database))

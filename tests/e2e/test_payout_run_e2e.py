@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from payouts import states
+from tests_support import WAREHOUSES, fresh_database
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +33,9 @@ def _payouts(env: dict, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=WAREHOUSES)
 def two_runs(tmp_path_factory, request):
-    from tests_support import fresh_database
-
-    url, drop = fresh_database("embedded")
+    url, drop = fresh_database(request.param)
     request.addfinalizer(drop)
     work = tmp_path_factory.mktemp("e2e")
     env = dict(os.environ, PAYOUTS_WAREHOUSE_URL=url, PAYOUTS_SANDBOX_DIR=str(work / "sandbox"),
