@@ -167,6 +167,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Load every statement file under DIR and reconcile against the warehouse."""
+    from payouts.reconcile import run as recon
+    from payouts.warehouse import connect
+
+    folder = Path(args.statements)
+    if not folder.is_dir():
+        print(f"payouts reconcile: {folder} is not a folder of statement files", file=sys.stderr)
+        return 2
+    url = _warehouse()
+    with connect(url, autocommit=True) as conn:
+        pass_id = recon.open_pass(conn, "cli")
+        files = [recon.load_file(conn, path, provider_name=args.provider) for path in recon.pending_files(folder=folder)]
+        counts = recon.match_pass(conn)
+        counts["missing_at_provider"] = recon.flag_missing(conn)
+        loaded = [f for f in files if f["loaded"]]
+        recon.close_pass(conn, pass_id, len(loaded), sum(f["lines"] for f in loaded), counts)
+    quarantined = [f for f in files if f.get("quarantined")]
+    for f in quarantined:
+        print(f"quarantined {f['file']}: {f['quarantined']}", file=sys.stderr)
+    print(json.dumps({"pass_id": pass_id, "files_loaded": len(loaded), "files_seen": len(files),
+                      "quarantined": len(quarantined), **counts}))
+    return 0
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    from payouts.checks import sanctions
+
+    argv = [args.name] + (["--country", args.country] if args.country else [])
+    return int(sanctions.main(argv) or 0)
+
+
 def print_summary(summary: dict) -> None:
     out = sys.stdout
     items = summary["items"]
@@ -211,6 +243,16 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=42)
     seed.add_argument("--period", help="earnings period (default: today, UTC)")
     seed.set_defaults(func=cmd_seed)
+
+    reconcile = sub.add_parser("reconcile", help="reconcile a folder of statement files against the warehouse")
+    reconcile.add_argument("--statements", required=True, help="folder of camt/crypto statement files")
+    reconcile.add_argument("--provider", default="sandbox", help="provider the statements come from")
+    reconcile.set_defaults(func=cmd_reconcile)
+
+    screen = sub.add_parser("screen", help="screen a name against the sanctions lists")
+    screen.add_argument("name")
+    screen.add_argument("--country")
+    screen.set_defaults(func=cmd_screen)
 
     sandbox = sub.add_parser("sandbox", help="run the provider sandbox in the foreground")
     sandbox.add_argument("--host", default="127.0.0.1")

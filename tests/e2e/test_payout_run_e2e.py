@@ -148,3 +148,32 @@ def test_no_end_to_end_id_was_executed_twice(two_runs):
                           & pl.col("end_to_end_id").is_not_null())
     assert debits.height > 0
     assert debits["end_to_end_id"].is_duplicated().sum() == 0
+
+
+def test_reporting_views_answer_the_analysts_question(two_runs):
+    """'What did we pay to Germany in the last week, and is all of it settled?' in plain SQL."""
+    url, (first, _), _ = two_runs
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            """
+            SELECT currency, sum(amount) AS paid, bool_and(is_settled) AS all_settled, count(*) AS items
+            FROM reporting.payout_items
+            WHERE country = 'DE' AND status IN ('accepted', 'settled') AND accepted_at > now() - interval '7 days'
+            GROUP BY currency
+            """).fetchall()
+        assert rows and rows[0][0] == "EUR" and rows[0][3] > 0
+        direct = conn.execute(
+            "SELECT sum(i.amount_minor) FROM payouts.payout_items i JOIN payouts.recipients r USING (recipient_id)"
+            " WHERE r.country = 'DE' AND i.status IN ('accepted', 'settled')").fetchone()[0]
+        assert rows[0][1] * 100 == direct
+        items = conn.execute("SELECT count(*) FROM reporting.payout_items").fetchone()[0]
+        assert items == conn.execute("SELECT count(*) FROM payouts.payout_items").fetchone()[0]
+        daily = conn.execute(
+            "SELECT sum(items_expected), sum(expected_minor - settled_minor - outstanding_minor),"
+            " sum(breaks_returned) FROM reporting.reconciliation_daily").fetchone()
+        accepted_ever = conn.execute(
+            "SELECT count(*) FROM payouts.payout_items WHERE status IN ('accepted', 'settled', 'returned')"
+        ).fetchone()[0]
+        assert daily[0] == accepted_ever and daily[1] == 0 and daily[2] > 0
+        ages = conn.execute("SELECT min(age_days), count(*) FROM reporting.break_ageing").fetchone()
+        assert ages[0] == 0 and ages[1] > 0

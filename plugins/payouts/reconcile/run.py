@@ -55,10 +55,10 @@ def fetch_statements(conn: psycopg.Connection, provider, provider_name: str = PR
     return fetched
 
 
-def pending_files(provider_name: str = PROVIDER) -> list[str]:
+def pending_files(provider_name: str = PROVIDER, folder: Path | None = None) -> list[str]:
     """Statement files on disk, oldest first (loading skips the ones already loaded)."""
-    folder = settings.statements_dir() / provider_name
-    return sorted(str(p) for p in folder.glob("*") if p.is_file()) if folder.exists() else []
+    folder = folder or settings.statements_dir() / provider_name
+    return sorted(str(p) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
 def load_file(conn: psycopg.Connection, path: str, provider_name: str = PROVIDER) -> dict:
@@ -66,12 +66,29 @@ def load_file(conn: psycopg.Connection, path: str, provider_name: str = PROVIDER
     from payouts.statements import parse_statement_file
     from payouts.statements.model import LINE_COLUMNS
 
+    from payouts.statements.model import StatementError
+
     data = Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if conn.execute("SELECT 1 FROM recon.statement_files WHERE sha256 = %s", (digest,)).fetchone():
+    if conn.execute(
+        "SELECT 1 FROM recon.statement_files WHERE sha256 = %(d)s"
+        " UNION ALL SELECT 1 FROM recon.quarantined_files WHERE sha256 = %(d)s", {"d": digest}
+    ).fetchone():
         return {"file": Path(path).name, "loaded": False, "lines": 0}
-    parsed = parse_statement_file(path)
-    lines = parsed.lines
+    try:
+        parsed = parse_statement_file(path)
+        lines = parsed.lines
+        inexact = lines.filter(lines["amount_minor"].is_null()).height
+        if inexact:
+            raise StatementError(f"{inexact} lines carry amounts their currency cannot hold exactly", path)
+    except StatementError as exc:
+        # Kept aside with its reason; the other files go on.
+        conn.execute(
+            "INSERT INTO recon.quarantined_files (sha256, provider, name, path, reason) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (sha256) DO NOTHING",
+            (digest, provider_name, Path(path).name, str(path), str(exc)),
+        )
+        return {"file": Path(path).name, "loaded": False, "lines": 0, "quarantined": str(exc)}
     with conn.transaction():
         file_id = conn.execute(
             "INSERT INTO recon.statement_files (provider, name, format, sha256, size_bytes, path, line_count)"
@@ -88,9 +105,6 @@ def load_file(conn: psycopg.Connection, path: str, provider_name: str = PROVIDER
         columns = [c for c in ("account", "statement_id", "entry_ref", "position", "booking_date", "value_date",
                                "amount_minor", "currency", "status", "end_to_end_id", "counterparty_name",
                                "counterparty_account", "remittance_info", "return_reason") if c in LINE_COLUMNS]
-        inexact = lines.filter(lines["amount_minor"].is_null()).height
-        if inexact:
-            raise ValueError(f"{path}: {inexact} lines carry amounts their currency cannot hold exactly")
         copy_in(conn, "_lines", lines, columns)
         added = conn.execute(
             f"INSERT INTO recon.statement_lines (file_id, provider, {', '.join(columns)})"

@@ -1,0 +1,43 @@
+"""A reconciliation pass over real bank statements on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+
+import psycopg
+
+from payouts.reconcile import run as recon
+from payouts.statements import parse_statement_file
+
+from conftest import FIXTURES
+
+SAMPLE = FIXTURES / "camt" / "moov-iso20022_FI_camt_053_sample.xml.xml"
+FIVE_DECIMALS = FIXTURES / "camt" / "genkgo_camt053.v2.five.decimals.xml"
+
+
+def test_real_statement_loads_once_breaks_once_and_bad_files_are_quarantined(warehouse_url, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(SAMPLE, folder / "bank.xml")
+    # The same statement re-sent in another file (other bytes, same entries).
+    (folder / "resent.xml").write_bytes(SAMPLE.read_bytes() + b"\n<!-- re-sent -->\n")
+    shutil.copy(FIVE_DECIMALS, folder / "five-decimals.xml")        # amounts EUR cannot hold
+    (folder / "junk.xml").write_bytes(b"\x00\x01 not a statement")
+    lines = parse_statement_file(SAMPLE).lines
+    booked = lines.filter(lines["status"] == "booked")
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        results = [recon.load_file(conn, p, provider_name="bank-test") for p in recon.pending_files(folder=folder)]
+        by_name = {r["file"]: r for r in results}
+        assert by_name["bank.xml"]["loaded"] and by_name["bank.xml"]["lines"] == parse_statement_file(SAMPLE).lines.height
+        assert by_name["resent.xml"]["loaded"] and by_name["resent.xml"]["lines"] == 0  # keyed on the statement
+        assert "quarantined" in by_name["junk.xml"] and "unrecognised" in by_name["junk.xml"]["quarantined"]
+        assert "exactly" in by_name["five-decimals.xml"]["quarantined"]
+        counts = recon.match_pass(conn)
+        # None of these lines is a payout of ours: every booked one is an open break, none is lost.
+        assert counts["matched"] == 0 and counts["breaks"] == booked.height
+        again = [recon.load_file(conn, p, provider_name="bank-test") for p in recon.pending_files(folder=folder)]
+        assert all(not r["loaded"] for r in again)
+        assert recon.match_pass(conn) == {"matched": 0, "returned": 0, "breaks": 0}
+        quarantined = conn.execute(
+            "SELECT name FROM recon.quarantined_files WHERE provider = 'bank-test' ORDER BY name").fetchall()
+        assert [q[0] for q in quarantined] == ["five-decimals.xml", "junk.xml"]
