@@ -1,0 +1,166 @@
+"""The catalogue of our row-check reason codes, as data.
+
+Every held or rejected payout item carries reasons shaped like
+`payouts.items.reason()`: {"code", "iso_code", "text"}. `code` is ours, stable
+and UPPER_SNAKE; `iso_code` is the ISO 20022 external status reason code where
+one fits (None where none does); `text` is one sentence naming the offending
+value where that is safe. `markdown_table()` renders this catalogue for docs.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+REJECTED = "rejected"
+HELD = "held"
+
+
+@dataclass(frozen=True)
+class ReasonSpec:
+    code: str
+    iso_code: str | None
+    decision: str          # 'rejected' | 'held'
+    template: str          # str.format template; names are row values
+    meaning: str           # one line for the documentation table
+
+
+_SPECS = [
+    # fields and destinations
+    ReasonSpec("MISSING_FIELD", None, REJECTED, "Required field {field} is empty.",
+               "A required column (payout_id, recipient_id, name, amount, currency) is empty."),
+    ReasonSpec("MISSING_DESTINATION", "AC01", REJECTED,
+               "No usable destination: give exactly one of an IBAN, a local account "
+               "(account_number + routing_code) or a wallet (wallet_address + network); {detail}.",
+               "None, several, or an incomplete one of IBAN / local account / wallet is given."),
+    ReasonSpec("FORMULA_IN_CELL", None, HELD,
+               "Field {field} starts with '=' ({value}): a spreadsheet formula, kept as text.",
+               "A name or reference cell starts with '=' (formula injection); never evaluated."),
+    # IBAN / BIC
+    ReasonSpec("IBAN_COUNTRY_UNKNOWN", "AC01", REJECTED,
+               "IBAN {iban} starts with {country}, which is not a country of the IBAN registry.",
+               "The first two letters are not an IBAN country."),
+    ReasonSpec("IBAN_FORMAT", "AC01", REJECTED,
+               "IBAN {iban} does not have the length or structure of a {country} IBAN.",
+               "Wrong length, characters or BBAN structure for the country."),
+    ReasonSpec("IBAN_CHECKSUM", "AC01", REJECTED,
+               "IBAN {iban} fails the mod-97 check digits.", "The ISO 7064 mod-97 check fails."),
+    ReasonSpec("IBAN_NATIONAL_CHECKSUM", "AC01", REJECTED,
+               "IBAN {iban} fails the national check digits of its bank account number.",
+               "The country's own account check digits (as schwifty knows them) fail."),
+    ReasonSpec("BIC_INVALID", "RC01", REJECTED,
+               "BIC {bic} is not a valid 8 or 11 character BIC.", "Malformed BIC."),
+    ReasonSpec("BIC_COUNTRY_MISMATCH", "RC01", HELD,
+               "BIC {bic} is in {bic_country} but the account is in {country}.",
+               "BIC country differs from the IBAN/account country (branches abroad exist: a person decides)."),
+    # local accounts
+    ReasonSpec("ROUTING_CODE_INVALID", "RC04", REJECTED,
+               "Routing code {routing_code} is not a valid {scheme} for {country}.",
+               "ABA / transit / BSB / IFSC / sort code / CLABE bank part fails its format or check digit."),
+    ReasonSpec("ACCOUNT_NUMBER_INVALID", "AC01", REJECTED,
+               "Account number {account_number} is not a valid {scheme} account for {country}.",
+               "The local account number fails its format or check digit."),
+    ReasonSpec("LOCAL_ACCOUNT_IN_IBAN_COUNTRY", "AC01", REJECTED,
+               "{country} uses IBANs: give the IBAN instead of a local account number.",
+               "A local account was given for a country whose accounts are paid by IBAN."),
+    ReasonSpec("LOCAL_FORMAT_UNCHECKED", None, HELD,
+               "We cannot check local account formats for {country}; a person must confirm it.",
+               "Local account for a country with no format check here."),
+    ReasonSpec("CURRENCY_NOT_SUPPORTED_FOR_DESTINATION", "AM03", REJECTED,
+               "{currency} cannot be paid to this {dest_kind} account in {country}.",
+               "The currency is not payable to that destination (see the currency rule table)."),
+    # wallets
+    ReasonSpec("NETWORK_UNKNOWN", "AC01", REJECTED,
+               "Network {network} is not one we pay on.", "Unknown or unsupported network."),
+    ReasonSpec("ASSET_NOT_ON_NETWORK", "AM03", REJECTED,
+               "{currency} is not paid on {network}.",
+               "The (asset, network) pair is not on the allow-list (e.g. USDC on tron)."),
+    ReasonSpec("WALLET_INVALID", "AC01", REJECTED,
+               "Wallet address {wallet_address} is not a valid {network} address.",
+               "Bad characters, length, encoding or checksum for the network's address family."),
+    ReasonSpec("WALLET_CHECKSUM", "AC01", REJECTED,
+               "Wallet address {wallet_address} has a mixed-case EIP-55 checksum that does not match.",
+               "A mixed-case EVM address whose EIP-55 checksum is wrong (a typo)."),
+    ReasonSpec("WALLET_NO_CHECKSUM", None, HELD,
+               "Wallet address {wallet_address} is all one case, so it carries no EIP-55 checksum.",
+               "An all-lower/upper-case EVM address (held or accepted by policy evm_lowercase)."),
+    ReasonSpec("WALLET_NETWORK_MISMATCH", "AC01", REJECTED,
+               "Wallet address {wallet_address} is a {family} address, not a {network} one.",
+               "The address belongs to another network family (or bitcoin testnet)."),
+    ReasonSpec("WALLET_UNUSUAL_TYPE", None, HELD,
+               "Wallet address {wallet_address} is an unusual kind of address ({detail}); a person must confirm it can receive.",
+               "Valid but unusual: a segwit v2..16 address (no wallet spends these yet) or an "
+               "off-curve solana key (a program-derived address)."),
+    # amounts and currencies
+    ReasonSpec("CURRENCY_UNKNOWN", "AM03", REJECTED,
+               "Currency {currency} is not a currency or asset we pay in.", "Unknown currency code."),
+    ReasonSpec("AMOUNT_INVALID", "AM12", REJECTED,
+               "Amount {amount} is not a plain decimal number ({detail}).", "Not a plain decimal number (or an ambiguous separator)."),
+    ReasonSpec("AMOUNT_NOT_POSITIVE", "AM12", REJECTED,
+               "Amount {amount} is not positive.", "Zero or negative."),
+    ReasonSpec("AMOUNT_DECIMALS", "AM12", REJECTED,
+               "Amount {amount} has more decimals than {currency} allows ({detail}).",
+               "More decimals than the currency's exponent; never rounded."),
+    ReasonSpec("AMOUNT_TOO_LARGE", "AM02", REJECTED,
+               "Amount {amount} is absurdly large ({detail} digits before the decimal point).",
+               "More integer digits than any payout can have (beyond the bigint minor-unit range)."),
+    ReasonSpec("AMOUNT_OVER_LIMIT", "AM02", HELD,
+               "Amount {amount} {currency} is over the {detail}.",
+               "Over a per-rail cap or a per-recipient limit from configuration."),
+    # duplicates within a file / run
+    ReasonSpec("DUPLICATE_PAYOUT_ID", "AM05", REJECTED,
+               "Payout id {payout_id} already appears on an earlier row.",
+               "A repeated payout id; the first row stands, later ones are rejected."),
+    ReasonSpec("SHARED_DESTINATION", None, HELD,
+               "Destination {destination} is shared by {detail} recipients.",
+               "One account or wallet receives for several recipients."),
+]
+
+CATALOGUE: dict[str, ReasonSpec] = {s.code: s for s in _SPECS}
+REJECT_CODES: frozenset[str] = frozenset(c for c, s in CATALOGUE.items() if s.decision == REJECTED)
+HOLD_CODES: frozenset[str] = frozenset(c for c, s in CATALOGUE.items() if s.decision == HELD)
+
+
+def make(code: str, **values: object) -> dict:
+    """One reason dict for `code`, its template filled from `values` (missing names show as '?')."""
+    spec = CATALOGUE[code]
+    fields = {name: values.get(name, "?") for _, name, _, _ in string.Formatter().parse(spec.template) if name}
+    return {"code": code, "iso_code": spec.iso_code, "text": spec.template.format(**fields)}
+
+
+def reason_expr(code: str, when: "pl.Expr", **values: "pl.Expr | str") -> "pl.Expr":
+    """A struct {code, iso_code, text} where `when` holds, else null: a vectorised `make`.
+
+    Template names are filled from `values` (polars expressions or literals);
+    a null value shows as '?'.
+    """
+    import polars as pl
+
+    spec = CATALOGUE[code]
+    fmt_parts: list[str] = []
+    args: list[pl.Expr] = []
+    for literal, name, _, _ in string.Formatter().parse(spec.template):
+        fmt_parts.append(literal)
+        if name:
+            fmt_parts.append("{}")
+            value = values.get(name, "?")
+            expr = value if isinstance(value, pl.Expr) else pl.lit(str(value))
+            args.append(expr.cast(pl.Utf8).fill_null("?"))
+    text = pl.format("".join(fmt_parts), *args) if args else pl.lit("".join(fmt_parts))
+    return (
+        pl.when(when.fill_null(False))
+        .then(pl.struct(code=pl.lit(code), iso_code=pl.lit(spec.iso_code, dtype=pl.Utf8), text=text))
+        .otherwise(None)
+    )
+
+
+def markdown_table() -> str:
+    """The catalogue as a Markdown table (for docs/)."""
+    lines = ["| code | ISO 20022 | decision | meaning |", "|---|---|---|---|"]
+    for spec in _SPECS:
+        lines.append(f"| {spec.code} | {spec.iso_code or '-'} | {spec.decision} | {spec.meaning} |")
+    return "\n".join(lines) + "\n"
