@@ -98,46 +98,11 @@ def record_gate(conn: psycopg.Connection, run_id: str, result: dict) -> None:
     )
 
 
-# The row checks of the walking skeleton: each rule is (code, ISO code, sentence,
-# decision, SQL condition on recipient r and item i). The full verification of
-# accounts, wallets, duplicates, KYC and sanctions extends this list.
-ROW_RULES: list[tuple[str, str | None, str, str, str]] = [
-    ("CURRENCY_DESTINATION_MISMATCH", None, "A wallet is paid only in a crypto asset, a bank account only in fiat.",
-     "rejected", "(r.dest_kind = 'wallet') <> (c.kind = 'crypto')"),
-    ("KYC_EXPIRED", None, "The recipient's identity verification has expired; compliance must renew it.",
-     "held", "r.kyc_status = 'expired'"),
-]
-
-
 def check_items(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
-    """Decide ready / held / rejected for every snapshotted item, with reasons.
+    """Decide ready / held / rejected for every snapshotted item, with reasons (checks/run_checks.py)."""
+    from payouts.checks.run_checks import check_run_items
 
-    Rejected items release their reservation back to payable; held items keep
-    it (a later run must not take money a person is still looking at).
-    """
-    counts: dict[str, int] = {}
-    with conn.transaction():
-        for code, iso, text, decision, condition in ROW_RULES:
-            selection = (
-                "SELECT i.item_id FROM payouts.payout_items i"
-                " JOIN payouts.recipients r USING (recipient_id)"
-                " JOIN ledger.currencies c ON c.code = i.currency"
-                f" WHERE i.run_id = %(run_id)s AND i.status = 'snapshotted' AND {condition}"
-            )
-            moved = items.move_items(conn, selection, decision, {"run_id": run_id},
-                                     detail=code, reasons=[items.reason(code, text, iso)])
-            counts[decision] = counts.get(decision, 0) + moved
-        counts["ready"] = items.move_items(
-            conn,
-            "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND status = 'snapshotted'",
-            "ready", {"run_id": run_id}, detail="all checks passed",
-        )
-        ledger.post_transfers(
-            conn, "release",
-            "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND status = 'rejected'",
-            {"run_id": run_id},
-        )
-    return counts
+    return check_run_items(conn, run_id)
 
 
 def approval_view(conn: psycopg.Connection, run_id: str) -> dict:

@@ -159,18 +159,7 @@ WALLET_MIX: list[tuple[str, str, float]] = [
 EVM_NETWORKS = frozenset({"ethereum", "polygon", "arbitrum", "base"})
 
 # Approximate major units per EUR: amounts are drawn in EUR cents, then converted exactly.
-FX_PER_EUR: dict[str, str] = {
-    "EUR": "1", "GBP": "0.85", "USD": "1.08", "CHF": "0.95", "SEK": "11.3", "NOK": "11.6", "DKK": "7.46",
-    "PLN": "4.3", "CZK": "25", "HUF": "395", "RON": "4.97", "BGN": "1.96", "ISK": "150", "CAD": "1.48",
-    "AUD": "1.65", "NZD": "1.8", "INR": "90", "JPY": "165", "SGD": "1.45", "HKD": "8.4", "MXN": "20",
-    "BRL": "5.9", "ZAR": "20", "AED": "3.97", "SAR": "4.05", "TRY": "38", "ILS": "4", "KRW": "1480",
-    "CNY": "7.8", "PHP": "62", "IDR": "17500", "THB": "38", "MYR": "4.9", "NGN": "1700", "KES": "140",
-    "EGP": "53", "PKR": "300", "BHD": "0.407", "KWD": "0.332", "JOD": "0.766", "QAR": "3.93",
-    "CLP": "1020", "COP": "4400", "PEN": "4", "ARS": "1200", "VND": "27500", "UAH": "45", "GEL": "2.95",
-    "RSD": "117", "MAD": "10.7", "TND": "3.37", "BAM": "1.96", "MKD": "61.5", "ALL": "100", "MDL": "19.5",
-    "AZN": "1.84", "KZT": "540", "CRC": "550", "DOP": "65", "GTQ": "8.3", "BYN": "3.5", "XOF": "656",
-    "XAF": "656", "USDC": "1.08", "USDT": "1.08", "BTC": "0.0000105",
-}
+FX_PER_EUR = money.INDICATIVE_PER_EUR
 
 
 @dataclass(frozen=True)

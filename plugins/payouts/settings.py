@@ -70,3 +70,12 @@ STATEMENTS_ASSET_URI = os.environ.get(
 PAYOUT_ITEMS_ASSET_URI = os.environ.get(
     "PAYOUTS_ITEMS_ASSET_URI", "payouts://warehouse/payouts/payout_items"
 )
+
+# Row checks and screening (issue-level policy lives in configuration, not code).
+EMBARGOED_COUNTRIES = frozenset(
+    c.strip().upper() for c in os.environ.get("PAYOUTS_EMBARGOED_COUNTRIES", "KP,IR,SY,CU").split(",") if c.strip()
+)
+UNVERIFIED_MONTHLY_LIMIT_EUR = int(os.environ.get("PAYOUTS_UNVERIFIED_MONTHLY_LIMIT_EUR", "1000"))
+EVM_LOWERCASE_POLICY = os.environ.get("PAYOUTS_EVM_LOWERCASE", "hold")  # 'hold' | 'accept'
+SANCTIONS_REVIEW_SCORE = float(os.environ.get("PAYOUTS_SANCTIONS_REVIEW_SCORE", "88"))
+SANCTIONS_BLOCK_SCORE = float(os.environ.get("PAYOUTS_SANCTIONS_BLOCK_SCORE", "95"))

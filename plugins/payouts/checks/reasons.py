@@ -118,6 +118,28 @@ _SPECS = [
     ReasonSpec("SHARED_DESTINATION", None, HELD,
                "Destination {destination} is shared by {detail} recipients.",
                "One account or wallet receives for several recipients."),
+    # warehouse-backed checks (payout runs)
+    ReasonSpec("DUPLICATE_RECENT_PAYMENT", "AM05", HELD,
+               "{recipient_id} was already paid {amount} {currency} in a run of the last 30 days.",
+               "The same recipient and amount were paid in a recent run."),
+    ReasonSpec("KYC_EXPIRED", None, HELD,
+               "The identity verification of {recipient_id} has expired; compliance must renew it.",
+               "Expired KYC: held until renewed."),
+    ReasonSpec("KYC_UNVERIFIED_LIMIT", None, HELD,
+               "{recipient_id} is not verified and this payment takes the month over the {detail} limit.",
+               "An unverified recipient over the configurable monthly amount."),
+    ReasonSpec("SANCTIONS_BLOCK", "RR04", HELD,
+               "The payee matches sanctions list entry {detail}; the money stays frozen for compliance.",
+               "A sanctions match above the block threshold: frozen, reported, never released to the payee."),
+    ReasonSpec("SANCTIONS_REVIEW", "RR04", HELD,
+               "The payee resembles sanctions list entry {detail}; compliance must review it.",
+               "A possible sanctions match: a person clears or blocks it."),
+    ReasonSpec("SANCTIONED_WALLET", "RR04", HELD,
+               "Wallet {wallet_address} is listed on a sanctions list; the money stays frozen.",
+               "A wallet address listed in the OFAC SDN remarks."),
+    ReasonSpec("EMBARGOED_DESTINATION", "RR04", HELD,
+               "Payments to {country} are embargoed ({detail}); the money stays frozen.",
+               "An embargoed country or region (configurable)."),
 ]
 
 CATALOGUE: dict[str, ReasonSpec] = {s.code: s for s in _SPECS}

@@ -1,0 +1,148 @@
+"""The check stage of a payout run: every snapshotted item leaves as ready, held or rejected.
+
+The file-level row checks (accounts, wallets, amounts, duplicates) run on the
+run's items joined to their payees, and the warehouse adds what only it
+knows: KYC, recent payments, shared destinations across all recipients and
+the sanctions lists. Rejected items give their money back to payable; held
+items keep it reserved (a sanctions block stays frozen).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+
+from payouts import items, ledger, money, settings
+from payouts.warehouse import copy_in, copy_out, sql
+
+log = logging.getLogger(__name__)
+
+
+def _sanctions_index():
+    from payouts.checks.sanctions import load_lists
+
+    return load_lists()
+
+
+def screen_run(conn: psycopg.Connection, run_id: str, payees: "pl.DataFrame") -> "pl.DataFrame":
+    """Screen the run's payees; store the outcome per recipient; return it."""
+    import polars as pl
+    from payouts.checks.sanctions import Thresholds
+
+    index = _sanctions_index()
+    allow = conn.execute("SELECT recipient_id, list_entry_id FROM payouts.sanctions_allowlist").fetchall()
+    screened = index.screen_frame(
+        payees.select("recipient_id", "name", "country").unique("recipient_id"),
+        allow=[(r, e) for r, e in allow],
+        thresholds=Thresholds(review=settings.SANCTIONS_REVIEW_SCORE, block=settings.SANCTIONS_BLOCK_SCORE),
+        embargoed=settings.EMBARGOED_COUNTRIES,
+    )
+    with conn.transaction():
+        conn.execute("CREATE TEMP TABLE _screen (recipient_id text, decision text, top_entry_id text,"
+                     " top_name text, top_score numeric) ON COMMIT DROP")
+        copy_in(conn, "_screen", screened.with_columns(pl.col("top_score").cast(pl.Float64).round(1)))
+        conn.execute(
+            "INSERT INTO payouts.screenings (run_id, recipient_id, decision, top_entry_id, top_name, top_score,"
+            " lists_version) SELECT %s, recipient_id, decision, top_entry_id, top_name, top_score, %s FROM _screen"
+            " ON CONFLICT (run_id, recipient_id) DO NOTHING",
+            (run_id, getattr(index, "version", "bundled")),
+        )
+    return screened
+
+
+def _warehouse_checks(screened: "pl.DataFrame", wallets_listed: set[str]):
+    """The `extra_checks` hook of check_rows: reasons only the warehouse can give."""
+    import polars as pl
+    from payouts.checks.reasons import reason_expr
+
+    def extra(frame: pl.DataFrame) -> pl.DataFrame:
+        frame = frame.join(screened.rename({"decision": "_screening"}), on="recipient_id", how="left")
+        embargoed = pl.col("country").str.to_uppercase().is_in(sorted(settings.EMBARGOED_COUNTRIES))
+        limit = pl.col("_kyc_limit_minor")
+        return frame.with_columns(
+            _rsn_kyc_expired=reason_expr("KYC_EXPIRED", pl.col("kyc_status") == "expired",
+                                         recipient_id=pl.col("recipient_id")),
+            _rsn_kyc_limit=reason_expr(
+                "KYC_UNVERIFIED_LIMIT",
+                (pl.col("kyc_status") == "unverified") & (pl.col("_paid_month") + pl.col("_amount_minor") > limit),
+                recipient_id=pl.col("recipient_id"),
+                detail=pl.lit(f"EUR {settings.UNVERIFIED_MONTHLY_LIMIT_EUR} monthly")),
+            _rsn_recent_dup=reason_expr("DUPLICATE_RECENT_PAYMENT", pl.col("paid_same_recently") == "t",
+                                        recipient_id=pl.col("recipient_id"), amount=pl.col("amount"),
+                                        currency=pl.col("currency")),
+            _rsn_shared_all=reason_expr(
+                "SHARED_DESTINATION", pl.col("_holders") > 1,
+                destination=pl.lit("this account"), detail=pl.col("_holders")),
+            _rsn_embargo=reason_expr("EMBARGOED_DESTINATION", embargoed,
+                                     country=pl.col("country"), detail=pl.lit("country embargo")),
+            _rsn_sanctions_block=reason_expr(
+                "SANCTIONS_BLOCK", (pl.col("_screening") == "block") & ~embargoed,
+                detail=pl.format("{} ({}, score {})", pl.col("top_entry_id"), pl.col("top_name"),
+                                 pl.col("top_score"))),
+            _rsn_sanctions_review=reason_expr(
+                "SANCTIONS_REVIEW", pl.col("_screening") == "review",
+                detail=pl.format("{} ({}, score {})", pl.col("top_entry_id"), pl.col("top_name"),
+                                 pl.col("top_score"))),
+            _rsn_wallet=reason_expr(
+                "SANCTIONED_WALLET", pl.col("wallet_address").is_in(sorted(wallets_listed)),
+                wallet_address=pl.col("wallet_address")),
+        ).drop("_screening", "top_entry_id", "top_name", "top_score")
+
+    return extra
+
+
+def check_run_items(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
+    """Decide every snapshotted item of the run; returns counts per decision."""
+    import polars as pl
+    from payouts.checks.rows import CheckPolicy, check_rows
+
+    candidates = copy_out(conn, sql("check_candidates"), {"run_id": run_id}, schema={
+        "amount_minor": pl.Int64, "exponent": pl.Int32, "paid_this_month_minor": pl.Int64,
+        "destination_holders": pl.Int64,
+    })
+    if candidates.height == 0:
+        return {}
+    limits = {cur: money.eur_limit_minor(settings.UNVERIFIED_MONTHLY_LIMIT_EUR, cur)
+              for cur in candidates["currency"].unique().to_list() if cur in money.INDICATIVE_PER_EUR}
+    frame = candidates.rename({"amount_text": "amount"}).with_columns(
+        _amount_minor=pl.col("amount_minor"),
+        _paid_month=pl.col("paid_this_month_minor"),
+        _holders=pl.col("destination_holders"),
+        # No indicative rate: no automatic allowance for an unverified payee.
+        _kyc_limit_minor=pl.col("currency").replace_strict(limits, default=0, return_dtype=pl.Int64),
+    ).drop("amount_minor", "paid_this_month_minor", "destination_holders", "exponent")
+    screened = screen_run(conn, run_id, frame)
+    from payouts.checks.sanctions import normalise_wallet
+
+    index = _sanctions_index()
+    wallets_listed = {w for w in frame["wallet_address"].drop_nulls().unique().to_list()
+                      if normalise_wallet(w) in index.wallets}
+    checked = check_rows(frame, CheckPolicy(evm_lowercase=settings.EVM_LOWERCASE_POLICY),
+                         extra_checks=_warehouse_checks(screened, wallets_listed))
+    decided = checked.select(
+        item_id="payout_id", decision="decision",
+        reasons=pl.lit("[") + pl.col("reasons").list.eval(pl.element().struct.json_encode()).list.join(",")
+        + pl.lit("]"),
+    )
+    counts = {}
+    with conn.transaction():
+        conn.execute("CREATE TEMP TABLE _decided (item_id text PRIMARY KEY, decision text, reasons jsonb)"
+                     " ON COMMIT DROP")
+        copy_in(conn, "_decided", decided)
+        conn.execute(
+            "UPDATE payouts.payout_items i SET reasons = i.reasons || d.reasons FROM _decided d"
+            " WHERE i.item_id = d.item_id AND i.status = 'snapshotted'"
+        )
+        for decision in ("rejected", "held", "ready"):
+            counts[decision] = items.move_items(
+                conn, "SELECT item_id FROM _decided WHERE decision = %(decision)s", decision,
+                {"decision": decision}, detail=f"row checks: {decision}",
+            )
+        ledger.post_transfers(
+            conn, "release",
+            "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND status = 'rejected'",
+            {"run_id": run_id},
+        )
+    log.info("run %s checks: %s", run_id, counts)
+    return counts
