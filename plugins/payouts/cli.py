@@ -192,6 +192,25 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check a payout file; with a configured warehouse, also KYC and recent payments."""
+    from payouts.checks.payout_file import main as check_main
+
+    if not settings.warehouse_url():
+        return check_main([args.file])
+    from payouts.checks.run_checks import file_warehouse_checks
+    from payouts.warehouse import connect
+
+    with connect(autocommit=True) as conn:
+        return check_main([args.file], extra_checks=file_warehouse_checks(conn))
+
+
+def cmd_statement(args: argparse.Namespace) -> int:
+    from payouts.statements.cli import main as statement_main
+
+    return int(statement_main(["parse", args.file]) or 0)
+
+
 def cmd_screen(args: argparse.Namespace) -> int:
     from payouts.checks import sanctions
 
@@ -248,6 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--statements", required=True, help="folder of camt/crypto statement files")
     reconcile.add_argument("--provider", default="sandbox", help="provider the statements come from")
     reconcile.set_defaults(func=cmd_reconcile)
+
+    check = sub.add_parser("check", help="check a payout file (CSV or XLSX) row by row")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_check)
+
+    statement = sub.add_parser("statement", help="statement files")
+    statement_sub = statement.add_subparsers(dest="statement_command", required=True)
+    parse = statement_sub.add_parser("parse", help="print a statement's normalised lines as JSON")
+    parse.add_argument("file")
+    parse.set_defaults(func=cmd_statement)
 
     screen = sub.add_parser("screen", help="screen a name against the sanctions lists")
     screen.add_argument("name")

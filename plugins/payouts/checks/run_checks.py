@@ -146,3 +146,35 @@ def check_run_items(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
         )
     log.info("run %s checks: %s", run_id, counts)
     return counts
+
+
+def file_warehouse_checks(conn: psycopg.Connection):
+    """`payouts check FILE` with a warehouse: KYC and recent payments of the recipients it knows."""
+    import polars as pl
+    from payouts.checks.reasons import reason_expr
+
+    def extra(frame: pl.DataFrame) -> pl.DataFrame:
+        ids = frame["recipient_id"].drop_nulls().unique().to_list()
+        known = copy_out(
+            conn,
+            "SELECT r.recipient_id, r.kyc_status, ("
+            " SELECT string_agg(p.currency || ':' || p.amount_minor, ',') FROM payouts.payout_items p"
+            " JOIN payouts.runs pr USING (run_id) WHERE p.recipient_id = r.recipient_id"
+            " AND p.status IN ('accepted', 'settled') AND pr.created_at > now() - interval '30 days'"
+            ") AS recent FROM payouts.recipients r WHERE r.recipient_id = ANY(%(ids)s)",
+            {"ids": ids},
+        )
+        if known.height == 0:
+            return frame
+        joined = frame.join(known, on="recipient_id", how="left")
+        paid_key = pl.col("currency") + pl.lit(":") + pl.col("amount_minor").cast(pl.Utf8)
+        return joined.with_columns(
+            _rsn_kyc_expired=reason_expr("KYC_EXPIRED", pl.col("kyc_status") == "expired",
+                                         recipient_id=pl.col("recipient_id")),
+            _rsn_recent_dup=reason_expr(
+                "DUPLICATE_RECENT_PAYMENT",
+                pl.col("recent").fill_null("").str.split(",").list.contains(paid_key),
+                recipient_id=pl.col("recipient_id"), amount=pl.col("amount"), currency=pl.col("currency")),
+        ).drop("kyc_status", "recent")
+
+    return extra
