@@ -34,6 +34,8 @@ from payouts.providers.base import (
 # 503 is answered before any work), versus those that may follow execution.
 _NOT_EXECUTED_STATUSES = {429, 503}
 _MAX_RETRY_AFTER_S = 60.0
+# Requests per Verification of Payee call (the sandbox's and the EPC API's ceiling).
+VOP_BATCH_SIZE = 1000
 
 
 class _Retryable(Exception):
@@ -287,3 +289,39 @@ class SandboxProvider:
             raise ProviderError(f"statement {name}: sha256 {sha} != expected {expected_sha256}")
         os.replace(partial, dest)
         return dest
+
+    # -- Verification of Payee ----------------------------------------------------------
+
+    def verify_payees(self, requests: list[tuple[str, str, str]]) -> bytes:
+        """Verify up to VOP_BATCH_SIZE (request_id, iban, name); the bank's pain.002 bytes.
+
+        Read-only at the provider, so every retryable failure is retried.
+        Parse the answer with `payouts.checks.vop.parse_vop_response`. For more
+        requests use `verify_payee_batches`: one document per batch.
+        """
+        if len(requests) > VOP_BATCH_SIZE:
+            raise ValueError(
+                f"{len(requests)} VoP requests: at most {VOP_BATCH_SIZE} per document; "
+                "use verify_payee_batches"
+            )
+        if not requests:
+            raise ValueError("no VoP requests given")
+        content = json.dumps(
+            {"requests": [{"request_id": rid, "iban": iban, "name": name}
+                          for rid, iban, name in requests]},
+            separators=(",", ":"),
+        ).encode()
+        try:
+            response = self._request("POST", "/v1/vop", content=content,
+                                     headers={"Content-Type": "application/json"})
+        except _Retryable as exc:
+            raise ProviderUnavailable([], f"verification of payee failed: {exc}") from exc
+        if response.status_code != 200:
+            raise ProviderRequestRejected(response.status_code, _detail(response))
+        return response.content
+
+    def verify_payee_batches(self, requests: list[tuple[str, str, str]],
+                             batch_size: int = VOP_BATCH_SIZE) -> list[bytes]:
+        """`verify_payees` over any number of requests: one pain.002 document per batch."""
+        size = min(batch_size, VOP_BATCH_SIZE)
+        return [self.verify_payees(requests[i:i + size]) for i in range(0, len(requests), size)]

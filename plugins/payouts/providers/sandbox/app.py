@@ -26,6 +26,8 @@ from pydantic import (
 from payouts import money, settings
 from payouts.providers.sandbox.faults import Faults
 from payouts.providers.sandbox.store import IncomingPayment, SandboxStore
+from payouts.providers.sandbox.vop import answer as vop_answer
+from payouts.providers.sandbox.vop import write_vop_report
 
 _AMOUNT_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}")
@@ -78,6 +80,19 @@ class PaymentIn(BaseModel):
 class BatchIn(BaseModel):
     rail: Literal["sepa_instant", "sepa_credit", "swift", "faster_payments", "ach", "crypto"]
     payments: list[PaymentIn] = Field(min_length=1, max_length=MAX_PAYMENTS_PER_REQUEST)
+
+
+class VopRequestIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    # Echoed as OrgnlEndToEndId: Max35Text.
+    request_id: StrictStr = Field(min_length=1, max_length=35)
+    iban: StrictStr = Field(min_length=1, max_length=42)
+    name: StrictStr = Field(min_length=1, max_length=140)
+
+
+class VopBatchIn(BaseModel):
+    requests: list[VopRequestIn] = Field(min_length=1, max_length=MAX_PAYMENTS_PER_REQUEST)
 
 
 class ClockIn(BaseModel):
@@ -178,6 +193,38 @@ def create_app(
             return JSONResponse({"detail": "gateway timeout (simulated lost response)"},
                                 status_code=504)
         return Response(json.dumps({"results": results}), media_type="application/json")
+
+    @app.post("/v1/vop")
+    async def verify_payees(request: Request) -> Response:
+        """Verification of Payee for up to 1000 (request_id, iban, name).
+
+        Answers a pain.002.001.10 document (application/xml) with one
+        TxInfAndSts per request: RCVC, RVMC (held name in AddtlInf), RVNM, RVNA.
+        Read-only and deterministic per (seed, IBAN), so a retry is harmless.
+        """
+        raw = await request.body()
+        await wait()
+        request_hash = hashlib.blake2b(raw, digest_size=16).hexdigest()
+        attempts[f"vop:{request_hash}"] += 1
+        if fault_config.transient(request_hash, attempts[f"vop:{request_hash}"]):
+            return JSONResponse({"detail": "service temporarily unavailable (simulated)"},
+                                status_code=503)
+        try:
+            batch = VopBatchIn.model_validate_json(raw)
+        except ValidationError as exc:
+            return JSONResponse({"detail": _validation_detail(exc)}, status_code=422)
+        seen = Counter(r.request_id for r in batch.requests)
+        duplicates = sorted(k for k, n in seen.items() if n > 1)
+        if duplicates:
+            return JSONResponse({"detail": [{
+                "loc": ["body", "requests"], "type": "value_error",
+                "msg": f"request_id must be unique within a request: {duplicates[:10]}"}]},
+                status_code=422)
+        answers = [vop_answer(r.request_id, r.iban, r.name, fault_config)
+                   for r in batch.requests]
+        document = write_vop_report(answers, msg_id=f"VOP{request_hash[:32]}",
+                                    original_msg_id=f"VOPREQ{request_hash[:29]}")
+        return Response(document, media_type="application/xml")
 
     @app.get("/v1/payments/{idempotency_key:path}")
     async def payment_status(idempotency_key: str) -> Response:

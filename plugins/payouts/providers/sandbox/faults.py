@@ -18,6 +18,9 @@ FAULTS: dict[str, str] = {
     "transient": "the whole request answers 503 before doing anything",
     "lost_response": "the request is executed, then answers 504 (the caller must not resend under new keys)",
     "instant_unreachable": "sepa_instant only: creditor agent offline, rejected with AB08",
+    "vop_close": "Verification of Payee: the bank holds a slightly different name (RVMC)",
+    "vop_nomatch": "Verification of Payee: the bank holds another name (RVNM)",
+    "vop_unavailable": "Verification of Payee: the payee's bank cannot check the name (RVNA)",
 }
 
 
@@ -99,3 +102,18 @@ class Faults:
         days = 1 + int(u * 3)  # 1..3 business days later
         reason = "AC04" if unit_hash(self.seed, "return-code", idempotency_key) < 0.5 else "MS03"
         return days, reason
+
+    def vop_outcome(self, iban: str) -> str:
+        """'match' | 'close' | 'nomatch' | 'unavailable' for an IBAN, stable per (seed, IBAN).
+
+        One uniform draw per IBAN split into bands, so the outcomes exclude each
+        other and each knob's probability holds on its own.
+        """
+        u = unit_hash(self.seed, "vop", iban.replace(" ", "").upper())
+        for outcome, name in (("nomatch", "vop_nomatch"), ("close", "vop_close"),
+                              ("unavailable", "vop_unavailable")):
+            p = self.probabilities.get(name, 0.0)
+            if u < p:
+                return outcome
+            u -= p
+        return "match"
