@@ -70,10 +70,25 @@ def quality_gate(run_id: str) -> dict:
     return {"success": True, "expectations": len(result["expectations"])}
 
 
+def verifier():
+    """Verification of Payee through the provider: requests -> parsed answers."""
+    from payouts.checks.vop import parse_vop_response
+
+    client = provider()
+
+    def verify(requests: list[tuple[str, str, str]]):
+        results = []
+        for document in client.verify_payee_batches(requests):
+            results.extend(parse_vop_response(document))
+        return results
+
+    return verify
+
+
 def check_items(run_id: str) -> dict[str, int]:
     url, conn = _connect()
     with payout_run.stage(url, run_id, "checks"), conn:
-        return payout_run.check_items(conn, run_id)
+        return payout_run.check_items(conn, run_id, verify=verifier())
 
 
 def approve(run_id: str, approver: str = "auto", policy: str = "auto-approve below threshold") -> int:

@@ -98,11 +98,11 @@ def record_gate(conn: psycopg.Connection, run_id: str, result: dict) -> None:
     )
 
 
-def check_items(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
+def check_items(conn: psycopg.Connection, run_id: str, verify=None) -> dict[str, int]:
     """Decide ready / held / rejected for every snapshotted item, with reasons (checks/run_checks.py)."""
     from payouts.checks.run_checks import check_run_items
 
-    return check_run_items(conn, run_id)
+    return check_run_items(conn, run_id, verify=verify)
 
 
 def approval_view(conn: psycopg.Connection, run_id: str) -> dict:

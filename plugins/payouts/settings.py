@@ -79,3 +79,12 @@ UNVERIFIED_MONTHLY_LIMIT_EUR = int(os.environ.get("PAYOUTS_UNVERIFIED_MONTHLY_LI
 EVM_LOWERCASE_POLICY = os.environ.get("PAYOUTS_EVM_LOWERCASE", "hold")  # 'hold' | 'accept'
 SANCTIONS_REVIEW_SCORE = float(os.environ.get("PAYOUTS_SANCTIONS_REVIEW_SCORE", "88"))
 SANCTIONS_BLOCK_SCORE = float(os.environ.get("PAYOUTS_SANCTIONS_BLOCK_SCORE", "95"))
+
+# Verification of Payee: what each answer means for an item, per platform
+# (e.g. "close_match=held,no_match=held,not_possible=ready").
+VOP_POLICY = dict(
+    part.split("=", 1) for part in os.environ.get(
+        "PAYOUTS_VOP_POLICY", "match=ready,close_match=held,no_match=held,not_possible=ready"
+    ).split(",") if "=" in part
+)
+VOP_REUSE_DAYS = int(os.environ.get("PAYOUTS_VOP_REUSE_DAYS", "30"))

@@ -229,3 +229,31 @@ def test_warehouse_checks_hold_sanctioned_shared_and_repeated_payees(fresh):
     assert got[f"T-SHARE-{tag}"] == ("held", {"SHARED_DESTINATION"})
     assert got[f"T-DE-1-{tag}"] == ("held", {"SHARED_DESTINATION"})
     assert got[f"T-FR-1-{tag}"] == ("ready", set())
+
+
+def test_verification_of_payee_holds_what_the_bank_does_not_confirm(fresh, tmp_path):
+    from payouts.checks.vop import parse_vop_response
+
+    url, tag = fresh
+    with start_sandbox(tmp_path / "vop-sandbox", faults="vop_nomatch=1.0") as sb:
+        client = SandboxProvider(sb.url)
+
+        def verify(requests):
+            return [r for doc in client.verify_payee_batches(requests) for r in parse_vop_response(doc)]
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE payouts.recipients SET address = 'ul. Lenina 5, Simferopol, Crimea'"
+                         " WHERE recipient_id = %s", (f"T-US-1-{tag}",))
+            run_id = payout_run.open_run(conn, f"dag-run-{tag}", "test")
+            payout_run.snapshot(conn, run_id)
+            payout_run.check_items(conn, run_id, verify=verify)
+            got = {rid: (status, [r["code"] for r in reasons]) for rid, status, reasons in conn.execute(
+                "SELECT recipient_id, status, reasons FROM payouts.payout_items WHERE run_id = %s",
+                (run_id,)).fetchall()}
+            asked = conn.execute("SELECT count(*) FROM payouts.vop_results").fetchone()[0]
+    # EUR payees to IBANs are verified; the bank said no match, so they wait for a person.
+    assert got[f"T-DE-1-{tag}"] == ("held", ["VOP_NO_MATCH"])
+    assert got[f"T-FR-1-{tag}"] == ("held", ["VOP_NO_MATCH"])
+    assert got[f"T-GB-1-{tag}"] == ("ready", [])  # GBP: no VoP
+    assert got[f"T-US-1-{tag}"] == ("held", ["EMBARGOED_DESTINATION"])  # a region, from the address
+    assert asked == 3  # DE, FR and the expired-KYC TR payee (EUR IBANs); reused next time

@@ -20,7 +20,7 @@ WITH run_items AS (
 SELECT ri.item_id AS payout_id, ri.recipient_id, r.name, r.country,
        trim_scale(ri.amount_minor::numeric / (10::numeric ^ c.exponent))::text AS amount_text,
        c.exponent, ri.amount_minor, ri.currency, r.iban, r.bic, r.account_number, r.routing_code,
-       r.wallet_address, r.network, r.kyc_status,
+       r.wallet_address, r.network, r.kyc_status, r.address,
        EXISTS (
            SELECT 1 FROM payouts.payout_items p JOIN payouts.runs pr USING (run_id)
            WHERE p.recipient_id = ri.recipient_id AND p.currency = ri.currency

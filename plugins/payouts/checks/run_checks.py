@@ -33,7 +33,7 @@ def screen_run(conn: psycopg.Connection, run_id: str, payees: "pl.DataFrame") ->
     index = _sanctions_index()
     allow = conn.execute("SELECT recipient_id, list_entry_id FROM payouts.sanctions_allowlist").fetchall()
     screened = index.screen_frame(
-        payees.select("recipient_id", "name", "country").unique("recipient_id"),
+        payees.select("recipient_id", "name", "country", "address").unique("recipient_id"),
         allow=[(r, e) for r, e in allow],
         thresholds=Thresholds(review=settings.SANCTIONS_REVIEW_SCORE, block=settings.SANCTIONS_BLOCK_SCORE),
         embargoed=settings.EMBARGOED_COUNTRIES,
@@ -51,14 +51,74 @@ def screen_run(conn: psycopg.Connection, run_id: str, payees: "pl.DataFrame") ->
     return screened
 
 
-def _warehouse_checks(screened: "pl.DataFrame", wallets_listed: set[str]):
+def verify_payees(conn: psycopg.Connection, frame: "pl.DataFrame", verify) -> "pl.DataFrame":
+    """VoP answers for the EUR IBAN payees of the frame: reused when fresh, else asked of the bank.
+
+    `verify(requests) -> list[VopResult]` asks the provider; requests are
+    (request_id, iban, name) with the recipient id as request id.
+    """
+    import polars as pl
+    from payouts.checks.vop import VopPolicy, vop_decisions
+
+    payees = frame.filter((pl.col("currency") == "EUR") & pl.col("iban").is_not_null()).select(
+        "recipient_id", iban=pl.col("iban").str.replace_all(" ", "").str.to_uppercase(), name="name",
+    ).unique("recipient_id")
+    empty = pl.DataFrame(schema={"recipient_id": pl.Utf8, "_vop": pl.Utf8, "_vop_held_name": pl.Utf8})
+    if payees.height == 0:
+        return empty
+    with conn.transaction():
+        conn.execute("CREATE TEMP TABLE _vop_ask (recipient_id text, iban text, name text) ON COMMIT DROP")
+        copy_in(conn, "_vop_ask", payees)
+        known = copy_out(
+            conn,
+            "SELECT v.recipient_id, v.status, v.held_name FROM payouts.vop_results v"
+            " JOIN _vop_ask a USING (recipient_id, iban, name)"
+            " WHERE v.checked_at > now() - make_interval(days => %(days)s)",
+            {"days": settings.VOP_REUSE_DAYS},
+        )
+    ask = payees.join(known.select("recipient_id"), on="recipient_id", how="anti")
+    if ask.height:
+        results = verify([tuple(r) for r in ask.iter_rows()])
+        answered = pl.DataFrame(
+            [(r.request_id, r.status, r.held_name) for r in results],
+            schema={"recipient_id": pl.Utf8, "status": pl.Utf8, "held_name": pl.Utf8}, orient="row",
+        ).join(ask, on="recipient_id")
+        with conn.transaction():
+            conn.execute("CREATE TEMP TABLE _vop_new (recipient_id text, status text, held_name text,"
+                         " iban text, name text) ON COMMIT DROP")
+            copy_in(conn, "_vop_new", answered)
+            conn.execute(
+                "INSERT INTO payouts.vop_results (recipient_id, iban, name, status, held_name)"
+                " SELECT recipient_id, iban, name, status, held_name FROM _vop_new"
+                " ON CONFLICT (recipient_id, iban, name) DO UPDATE SET status = EXCLUDED.status,"
+                " held_name = EXCLUDED.held_name, checked_at = now()"
+            )
+        known = pl.concat([known, answered.select("recipient_id", "status", "held_name")])
+    policy = VopPolicy.from_mapping(settings.VOP_POLICY)
+    from payouts.checks.vop import VopResult
+
+    decisions = vop_decisions([VopResult(r, s, h) for r, s, h in known.iter_rows()], policy)
+    held = {rid for rid, (decision, _) in decisions.items() if decision == "held"}
+    return known.select(
+        "recipient_id",
+        _vop=pl.when(pl.col("recipient_id").is_in(sorted(held))).then(pl.col("status")).otherwise(None),
+        _vop_held_name=pl.col("held_name"),
+    )
+
+
+def _warehouse_checks(screened: "pl.DataFrame", wallets_listed: set[str], vop: "pl.DataFrame"):
     """The `extra_checks` hook of check_rows: reasons only the warehouse can give."""
     import polars as pl
     from payouts.checks.reasons import reason_expr
 
     def extra(frame: pl.DataFrame) -> pl.DataFrame:
         frame = frame.join(screened.rename({"decision": "_screening"}), on="recipient_id", how="left")
+        frame = frame.join(vop, on="recipient_id", how="left")
+        from payouts.checks.sanctions import embargoed_region
+
         embargoed = pl.col("country").str.to_uppercase().is_in(sorted(settings.EMBARGOED_COUNTRIES))
+        regions = {a: embargoed_region(a) for a in frame["address"].drop_nulls().unique().to_list()}
+        region = pl.col("address").replace_strict(regions, default=None, return_dtype=pl.Utf8)
         limit = pl.col("_kyc_limit_minor")
         return frame.with_columns(
             _rsn_kyc_expired=reason_expr("KYC_EXPIRED", pl.col("kyc_status") == "expired",
@@ -74,10 +134,12 @@ def _warehouse_checks(screened: "pl.DataFrame", wallets_listed: set[str]):
             _rsn_shared_all=reason_expr(
                 "SHARED_DESTINATION", pl.col("_holders") > 1,
                 destination=pl.lit("this account"), detail=pl.col("_holders")),
-            _rsn_embargo=reason_expr("EMBARGOED_DESTINATION", embargoed,
-                                     country=pl.col("country"), detail=pl.lit("country embargo")),
+            _rsn_embargo=reason_expr("EMBARGOED_DESTINATION", embargoed | region.is_not_null(),
+                                     country=pl.col("country"),
+                                     detail=pl.when(region.is_not_null()).then(pl.format("region {}", region))
+                                     .otherwise(pl.lit("country embargo"))),
             _rsn_sanctions_block=reason_expr(
-                "SANCTIONS_BLOCK", (pl.col("_screening") == "block") & ~embargoed,
+                "SANCTIONS_BLOCK", (pl.col("_screening") == "block") & ~embargoed & region.is_null(),
                 detail=pl.format("{} ({}, score {})", pl.col("top_entry_id"), pl.col("top_name"),
                                  pl.col("top_score"))),
             _rsn_sanctions_review=reason_expr(
@@ -87,13 +149,21 @@ def _warehouse_checks(screened: "pl.DataFrame", wallets_listed: set[str]):
             _rsn_wallet=reason_expr(
                 "SANCTIONED_WALLET", pl.col("wallet_address").is_in(sorted(wallets_listed)),
                 wallet_address=pl.col("wallet_address")),
-        ).drop("_screening", "top_entry_id", "top_name", "top_score")
+            _rsn_vop_close=reason_expr("VOP_CLOSE_MATCH", pl.col("_vop") == "close_match",
+                                       detail=pl.col("_vop_held_name"), name=pl.col("name")),
+            _rsn_vop_none=reason_expr("VOP_NO_MATCH", pl.col("_vop") == "no_match", name=pl.col("name")),
+            _rsn_vop_na=reason_expr("VOP_NOT_POSSIBLE", pl.col("_vop") == "not_possible"),
+        ).drop("_screening", "top_entry_id", "top_name", "top_score", "_vop", "_vop_held_name")
 
     return extra
 
 
-def check_run_items(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
-    """Decide every snapshotted item of the run; returns counts per decision."""
+def check_run_items(conn: psycopg.Connection, run_id: str, verify=None) -> dict[str, int]:
+    """Decide every snapshotted item of the run; returns counts per decision.
+
+    `verify(requests) -> list[VopResult]` runs Verification of Payee for EUR
+    IBAN payees; without it (no provider configured) no VoP answers are used.
+    """
     import polars as pl
     from payouts.checks.rows import CheckPolicy, check_rows
 
@@ -118,8 +188,12 @@ def check_run_items(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
     index = _sanctions_index()
     wallets_listed = {w for w in frame["wallet_address"].drop_nulls().unique().to_list()
                       if normalise_wallet(w) in index.wallets}
+    if verify is not None:
+        vop = verify_payees(conn, frame, verify)
+    else:
+        vop = pl.DataFrame(schema={"recipient_id": pl.Utf8, "_vop": pl.Utf8, "_vop_held_name": pl.Utf8})
     checked = check_rows(frame, CheckPolicy(evm_lowercase=settings.EVM_LOWERCASE_POLICY),
-                         extra_checks=_warehouse_checks(screened, wallets_listed))
+                         extra_checks=_warehouse_checks(screened, wallets_listed, vop))
     decided = checked.select(
         item_id="payout_id", decision="decision",
         reasons=pl.lit("[") + pl.col("reasons").list.eval(pl.element().struct.json_encode()).list.join(",")
