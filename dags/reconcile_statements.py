@@ -1,15 +1,17 @@
 """
 ### reconcile_statements
 
-Proves every cent: fetches the provider's statements (camt.053 for bank
-rails, CSV exports for crypto), loads their lines, matches them to payout
-items on EndToEndId, opens breaks for what does not tie, and posts
-settlements (clearing → cash) and returns.
+Proves every cent: loads the statement files that `fetch_statements`
+brought in (camt.053 for bank rails, CSV exports for crypto), matches their
+lines to payout items by rules (EndToEndId first), opens breaks for what
+does not tie, and posts settlements (clearing → cash) and returns.
 
 - **Owner:** finance-ops (breaks), payments-data (the pipeline).
-- **Schedule:** every two hours and whenever a payout run finishes (the
-  payout items asset): statements land through the day.
-- **Reads:** the provider's statements, `payouts.payout_items`.
+- **Schedule:** whenever new statements land (the statements asset, updated
+  by `fetch_statements`), and every two hours regardless: breaks age and
+  `missing_at_provider` must be raised even when nothing arrives. It never
+  updates its own trigger.
+- **Reads:** statement files, `payouts.payout_items`.
 - **Writes:** `recon.statement_files`, `recon.statement_lines`,
   `recon.matches`, `recon.breaks`, `recon.passes`, ledger postings (settle,
   return).
@@ -27,16 +29,14 @@ from airflow.sdk import Asset, dag, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from payouts.settings import PAYOUT_ITEMS_ASSET_URI, STATEMENTS_ASSET_URI
-
-statements_asset = Asset(STATEMENTS_ASSET_URI)
+from payouts.settings import STATEMENTS_ASSET_URI
 
 
 @dag(
     dag_id="reconcile_statements",
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("0 */2 * * *", timezone="UTC"),
-        assets=[Asset(PAYOUT_ITEMS_ASSET_URI)],
+        assets=[Asset(STATEMENTS_ASSET_URI)],
     ),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -53,12 +53,6 @@ def reconcile_statements():
         conf = dict(get_current_context()["dag_run"].conf or {})
         return flows.open_pass(conf.get("trigger", "schedule"))
 
-    @task(outlets=[statements_asset])
-    def fetch_statements(pass_id: int) -> int:
-        from payouts import flows
-
-        return flows.fetch_statements(pass_id)
-
     @task
     def load_statements(pass_id: int) -> dict:
         from payouts import flows
@@ -72,10 +66,7 @@ def reconcile_statements():
         return flows.match_statements(pass_id, loaded)
 
     pass_id = open_pass()
-    fetched = fetch_statements(pass_id)
-    loaded = load_statements(pass_id)
-    fetched >> loaded
-    match_statements(pass_id, loaded)
+    match_statements(pass_id, load_statements(pass_id))
 
 
 reconcile_statements()

@@ -137,6 +137,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         SandboxProvider(sandbox_url).advance_clock(args.days)
 
+        progress.stage("fetch_statements", "running the fetch_statements DAG")
+        rc_fetch = airflow_env.run_dag("fetch_statements", env, {"trigger": "cli", "invocation": invocation}, log_path)
         progress.stage("reconcile_statements", "running the reconcile_statements DAG")
         rc_rec = airflow_env.run_dag("reconcile_statements", env, {"trigger": "cli", "invocation": invocation}, log_path)
         progress.done()
@@ -152,8 +154,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             **{f"reconcile.{k}": float(v) for k, v in ((recon_timings[0] if recon_timings else {}) or {}).items()},
         }
         summary["total_s"] = progress.total
-        summary["dag_runs"] = {"payout_run": "success" if rc_pay == 0 else "failed",
-                               "reconcile_statements": "success" if rc_rec == 0 else "failed"}
+        summary["dag_runs"] = {dag: "success" if rc == 0 else "failed" for dag, rc in
+                               (("payout_run", rc_pay), ("fetch_statements", rc_fetch),
+                                ("reconcile_statements", rc_rec))}
         if args.out:
             copied = copy_statements(Path(args.out) / "statements")
             summary["statements_written"] = copied
@@ -161,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
             Path(args.summary).write_text(json.dumps(summary, indent=2, default=str))
         print_summary(summary)
-        if rc_pay or rc_rec:
+        if rc_pay or rc_fetch or rc_rec:
             print(f"a DAG run failed; its log is in {log_path}", file=sys.stderr)
             return 1
     return 0
@@ -230,6 +233,11 @@ def print_summary(summary: dict) -> None:
     print("Money out (accepted and settled):", file=out)
     for cur, amount in sorted(summary["money_out"].items()):
         print(f"  {cur:<6}{amount:>22}", file=out)
+    gate = summary.get("quality_gate")
+    if gate:
+        print(f"Quality gate (Great Expectations in PostgreSQL): {'passed' if gate['success'] else 'FAILED'},"
+              f" {gate['expectations']} expectations" + (f"; failed: {', '.join(gate['failed'])}" if gate["failed"] else ""),
+              file=out)
     recon = summary["reconciliation"]
     print(f"Reconciliation: {recon['matched']:,} matched; breaks: "
           + (", ".join(f"{k} {v:,}" for k, v in recon["breaks"].items()) or "none"), file=out)

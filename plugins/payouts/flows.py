@@ -148,11 +148,15 @@ def _timed_pass_stage(pass_id: int, stage: str, work):
     return result
 
 
-def fetch_statements(pass_id: int) -> int:
-    """Download the statements the provider has and the warehouse does not."""
+def fetch_statements_only() -> int:
+    """Download the statements the provider has and the warehouse does not. Returns how many."""
     from payouts.reconcile import run as recon
 
-    return len(_timed_pass_stage(pass_id, "fetch", lambda conn: recon.fetch_statements(conn, provider())))
+    url, conn = _connect()
+    with conn:
+        fetched = recon.fetch_statements(conn, provider())
+    log.info("fetched %d statement files", len(fetched))
+    return len(fetched)
 
 
 def load_statements(pass_id: int) -> dict:

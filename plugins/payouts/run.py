@@ -222,8 +222,14 @@ def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
             " AND status IN ('accepted', 'settled') GROUP BY 1 ORDER BY 1", (run_id,)
         ).fetchall()
     }
-    timings = conn.execute("SELECT timings_s FROM payouts.runs WHERE run_id = %s", (run_id,)).fetchone()[0]
+    timings, gate = conn.execute(
+        "SELECT timings_s, gate_result FROM payouts.runs WHERE run_id = %s", (run_id,)).fetchone()
     return {
+        "quality_gate": None if gate is None else {
+            "success": gate.get("success"),
+            "expectations": len(gate.get("expectations", [])),
+            "failed": [e.get("expectation") for e in gate.get("expectations", []) if not e.get("success")],
+        },
         "run_id": run_id,
         "items": {"total": sum(by_status.values()), "by_status": by_status, "by_rail": by_rail},
         "money_out": money_out,

@@ -29,7 +29,7 @@ def test_no_import_errors(dagbag):
 
 
 def test_expected_dags_present(dagbag):
-    assert {"payout_run", "reconcile_statements"} <= set(dagbag.dag_ids)
+    assert {"payout_run", "fetch_statements", "reconcile_statements"} <= set(dagbag.dag_ids)
 
 
 def test_one_dag_per_file_named_after_it(dagbag):
@@ -37,7 +37,7 @@ def test_one_dag_per_file_named_after_it(dagbag):
         assert Path(dag.fileloc).stem == dag_id
 
 
-@pytest.mark.parametrize("dag_id", ["payout_run", "reconcile_statements"])
+@pytest.mark.parametrize("dag_id", ["payout_run", "fetch_statements", "reconcile_statements"])
 def test_owner_tags_retries_docs(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
     assert set(dag.tags) and set(dag.tags) <= ALLOWED_TAGS, dag.tags
@@ -61,3 +61,15 @@ def test_submit_tasks_one_per_rail_on_its_queue_with_retries(dagbag):
 
 def test_parse_time(dagbag):
     assert dagbag.parse_seconds < PARSE_BUDGET_S, f"parsing dags/ took {dagbag.parse_seconds:.2f}s"
+
+
+def test_statements_flow_from_producer_to_consumer(dagbag):
+    """fetch_statements updates the statements asset; reconcile_statements consumes it and never updates it."""
+    from payouts.settings import STATEMENTS_ASSET_URI
+
+    producer = dagbag.dags["fetch_statements"]
+    consumer = dagbag.dags["reconcile_statements"]
+    produced = {o.uri for t in producer.tasks for o in t.outlets}
+    assert STATEMENTS_ASSET_URI in produced
+    assert STATEMENTS_ASSET_URI in str(consumer.timetable.asset_condition)
+    assert not any(getattr(o, "uri", None) == STATEMENTS_ASSET_URI for t in consumer.tasks for o in t.outlets)

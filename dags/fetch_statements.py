@@ -1,0 +1,53 @@
+"""
+### fetch_statements
+
+Pulls the provider's end-of-day statements (camt.053 for bank rails, CSV
+exports for crypto) into the statements folder and records them, then
+updates the statements asset so that `reconcile_statements` runs.
+
+- **Owner:** payments-data.
+- **Schedule:** hourly (statements land through the day), and whenever a
+  payout run finishes (the payout-items asset).
+- **Reads:** the provider's statement listing and files.
+- **Writes:** files under `PAYOUTS_STATEMENTS_DIR/<provider>/`; the asset
+  `payouts://provider-sandbox/statements`.
+- **Re-running safely:** a file already downloaded (by name) is not fetched
+  again; loading keys files by hash and lines by statement key.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from payouts.settings import PAYOUT_ITEMS_ASSET_URI, STATEMENTS_ASSET_URI
+
+
+@dag(
+    dag_id="fetch_statements",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("15 * * * *", timezone="UTC"),
+        assets=[Asset(PAYOUT_ITEMS_ASSET_URI)],
+    ),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # one download at a time per provider
+    tags=["payouts", "reconciliation"],
+    default_args={"owner": "payments-data", "retries": 3, "retry_delay": timedelta(seconds=30)},
+    doc_md=__doc__,
+)
+def fetch_statements():
+    @task(outlets=[Asset(STATEMENTS_ASSET_URI)])
+    def fetch() -> int:
+        from payouts import flows
+
+        return flows.fetch_statements_only()
+
+    fetch()
+
+
+fetch_statements()
