@@ -1,4 +1,4 @@
-"""Provider statements (camt.052/053/054, crypto exports) -> normalised statement lines.
+"""Provider statements (camt.052/053/054, MT940/MT942, crypto exports) -> normalised statement lines.
 
 The parsers never import payouts.providers: the sandbox writes statements with
 its own writer, so a bug on one side cannot be cancelled by the same bug on the
@@ -17,6 +17,7 @@ from payouts.statements.model import (
     StatementError,
     StatementSummary,
 )
+from payouts.statements.mt940 import parse_mt940
 
 __all__ = [
     "LINE_COLUMNS",
@@ -26,5 +27,6 @@ __all__ = [
     "StatementSummary",
     "parse_camt",
     "parse_crypto_export",
+    "parse_mt940",
     "parse_statement_file",
 ]

@@ -9,12 +9,13 @@ from payouts.statements import safe_xml
 from payouts.statements.camt import parse_camt
 from payouts.statements.crypto_export import CRYPTO_HEADER, parse_crypto_export
 from payouts.statements.model import ParsedStatement, StatementError
+from payouts.statements.mt940 import looks_like_mt940, parse_mt940
 
 _SNIFF_BYTES = 4096
 
 
 def sniff_format(head: bytes) -> str | None:
-    """'camt' | 'crypto-csv' | None from the first bytes of a file."""
+    """'camt' | 'crypto-csv' | 'mt940' | None from the first bytes of a file."""
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     elif head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -29,6 +30,8 @@ def sniff_format(head: bytes) -> str | None:
         h.encode() for h in CRYPTO_HEADER
     ):
         return "crypto-csv"
+    if looks_like_mt940(head):
+        return "mt940"
     return None
 
 
@@ -47,6 +50,8 @@ def parse_statement_file(path: str | os.PathLike) -> ParsedStatement:
         return parse_camt(path)
     if kind == "crypto-csv":
         return parse_crypto_export(path)
+    if kind == "mt940":
+        return parse_mt940(path)
     raise StatementError(
         "unrecognised statement format (expected ISO 20022 camt XML or the crypto CSV export)",
         safe_xml.source_name(path),
