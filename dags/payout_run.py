@@ -14,7 +14,8 @@ them, route every item to a rail and submit it exactly once.
 - **Stages:** open_run → snapshot (reserves the money) → quality_gate (Great
   Expectations in PostgreSQL; a failure stops the run) → check_items →
   approve → plan (rail and batches) → batches_<rail> → one mapped `submit_<rail>` task per
-  rail on its own Celery queue → resolve (asks the provider about anything
+  rail on its own Celery queue → plan_fallback → `submit_fallback_<rail>` (the
+  second wave, for rail-level rejections) → resolve (asks the provider about anything
   without an answer) → finish (summary).
 - **Re-running safely:** every task is idempotent. A cleared or retried task
   finds its work done, or resends under the same idempotency keys, and the
@@ -29,7 +30,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, dag, get_current_context, task
 
-from payouts.routing import RAILS
+from payouts.approval import approval_operator
+from payouts.routing import FALLBACK_RAILS, RAILS
 from payouts.settings import PAYOUT_ITEMS_ASSET_URI
 
 payout_items_asset = Asset(PAYOUT_ITEMS_ASSET_URI)
@@ -72,11 +74,32 @@ def payout_run():
 
         return flows.check_items(payout_run_id)
 
-    @task
-    def approve(payout_run_id: str) -> int:
-        from payouts import flows
+    # Approval: below the thresholds (payouts.approval, from the environment) the run is
+    # auto-approved and audited; above them a person answers an Airflow HITL request
+    # (approval.approval_operator). Reject, or a timeout (default Reject), skips
+    # everything downstream: no money moves.
+    @task.branch
+    def approval_route(payout_run_id: str) -> str:
+        from payouts import approval
 
-        return flows.approve(payout_run_id)
+        return approval.route(payout_run_id, get_current_context()["dag_run"].triggering_user_name)
+
+    @task(retries=0)  # releases money for payment: a verdict, not a glitch
+    def auto_approve(payout_run_id: str) -> int:
+        from payouts import approval
+
+        return approval.auto_approve_run(payout_run_id)
+
+    @task(retries=0)  # four eyes: refuses the run's creator
+    def record_approval(payout_run_id: str, response: dict) -> int:
+        from payouts import approval
+
+        return approval.record_human_decision(payout_run_id, response)
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def approve(payout_run_id: str) -> str:
+        # The join of the two approval paths: plan follows whichever one ran.
+        return payout_run_id
 
     @task
     def plan(payout_run_id: str) -> dict:
@@ -97,6 +120,14 @@ def payout_run():
 
         return flows.submit(batch)
 
+    # The second wave: items a rail rejected at rail level (instant unreachable,
+    # over the cap), on the next rail of their chain, each under a new key.
+    @task(trigger_rule="all_done")
+    def plan_fallback(payout_run_id: str) -> dict:
+        from payouts import flows
+
+        return flows.plan_fallback(payout_run_id)
+
     @task(trigger_rule="all_done")  # ask about unanswered payments even when a submit gave up
     def resolve(payout_run_id: str) -> dict:
         from payouts import flows
@@ -114,8 +145,13 @@ def payout_run():
     snapshot(payout_run_id) >> gate
     checked = check_items(payout_run_id)
     gate >> checked
+    route = approval_route(payout_run_id)
+    checked >> route
+    auto = auto_approve(payout_run_id)
+    human = approval_operator()
+    route >> [auto, human]
     approved = approve(payout_run_id)
-    checked >> approved
+    [auto, record_approval(payout_run_id, human.output)] >> approved
     batches = plan(payout_run_id)
     approved >> batches
     submits = [
@@ -124,8 +160,16 @@ def payout_run():
         )
         for rail in RAILS.values()
     ]
+    fallback_plan = plan_fallback(payout_run_id)
+    submits >> fallback_plan
+    fallback_submits = [
+        submit.override(task_id=f"submit_fallback_{rail}", queue=RAILS[rail].queue).expand(
+            batch=batches_of.override(task_id=f"fallback_batches_{rail}")(fallback_plan, rail)
+        )
+        for rail in FALLBACK_RAILS
+    ]
     resolved = resolve(payout_run_id)
-    submits >> resolved
+    fallback_submits >> resolved
     resolved >> finish(payout_run_id)
 
 

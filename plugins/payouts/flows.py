@@ -113,6 +113,14 @@ def submit(batch: dict) -> dict:
     return outcome.to_dict()
 
 
+def plan_fallback(run_id: str) -> dict[str, list[dict]]:
+    from payouts.submit import plan_fallback as plan_wave_two
+
+    url, conn = _connect()
+    with payout_run.stage(url, run_id, "routing"), conn:
+        return plan_wave_two(conn, run_id)
+
+
 def resolve(run_id: str) -> dict:
     from payouts.submit import resolve_unanswered
 

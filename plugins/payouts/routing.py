@@ -63,6 +63,10 @@ ROUTES: list[Route] = [
 ]
 
 
+# Rails that a fallback can land on: each gets a second-wave submit task.
+FALLBACK_RAILS: tuple[str, ...] = tuple(sorted({rail for route in ROUTES for rail in route.fallback}))
+
+
 def route_frame(items: "pl.DataFrame") -> "pl.DataFrame":
     """Add `rail` and `fallback_rails` to a frame with dest_kind, currency, country.
 

@@ -182,9 +182,10 @@ def route_and_plan(conn: psycopg.Connection, run_id: str, batch_size: int = sett
                     " GROUP BY rail, batch_no",
                     (run_id,),
                 )
+            set_execution_dates(conn, run_id)
         rows = conn.execute(
             "SELECT rail, batch_no, first_item, last_item, item_count FROM payouts.batches"
-            " WHERE run_id = %s ORDER BY rail, batch_no",
+            " WHERE run_id = %s AND wave = 1 ORDER BY rail, batch_no",
             (run_id,),
         ).fetchall()
     plan: dict[str, list[dict]] = {rail: [] for rail in RAILS}
@@ -192,6 +193,19 @@ def route_and_plan(conn: psycopg.Connection, run_id: str, batch_size: int = sett
         plan[rail].append({"run_id": run_id, "rail": rail, "batch_no": batch_no,
                            "first_item": first, "last_item": last, "item_count": count})
     return plan
+
+
+def set_execution_dates(conn: psycopg.Connection, run_id: str) -> None:
+    """The requested execution date of each new batch, from its rail's calendar and cut-off."""
+    import datetime as dt
+
+    from payouts.calendars import execution_date
+
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    for rail in RAILS:
+        conn.execute(
+            "UPDATE payouts.batches SET execution_date = %s WHERE run_id = %s AND rail = %s"
+            " AND execution_date IS NULL", (execution_date(rail, now), run_id, rail))
 
 
 def finish(conn: psycopg.Connection, run_id: str) -> dict:

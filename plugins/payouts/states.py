@@ -13,11 +13,12 @@ from typing import Final
 TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     "snapshotted": frozenset({"ready", "held", "rejected"}),
     "ready": frozenset({"approved", "cancelled"}),
-    "held": frozenset({"ready", "rejected", "cancelled"}),
-    "approved": frozenset({"submitted", "cancelled"}),
-    "submitted": frozenset({"accepted", "rejected", "awaiting_status", "fallback"}),
+    "held": frozenset({"ready", "approved", "rejected", "cancelled"}),
+    # held from approved/submitted/fallback: a paused rail (funding) or a compliance hold.
+    "approved": frozenset({"submitted", "cancelled", "held"}),
+    "submitted": frozenset({"accepted", "rejected", "awaiting_status", "fallback", "held"}),
     "awaiting_status": frozenset({"accepted", "rejected"}),
-    "fallback": frozenset({"submitted", "rejected"}),
+    "fallback": frozenset({"submitted", "rejected", "cancelled", "held"}),
     "accepted": frozenset({"settled", "returned"}),
     "settled": frozenset({"returned"}),
     "rejected": frozenset(),

@@ -17,15 +17,11 @@ from dataclasses import dataclass
 
 import psycopg
 
-from payouts import items, ledger, settings
+from payouts import items, ledger, reason_codes, settings
 from payouts.providers.base import (
     AmbiguousOutcome, Creditor, Payment, PaymentProvider, PaymentResult, ProviderUnavailable,
 )
 from payouts.warehouse import copy_in, copy_out
-
-# ISO 20022 reason codes that mean "this destination is wrong": never retried,
-# never fallen back, and the destination is blocked until the payee changes it.
-ACCOUNT_LEVEL_CODES = frozenset({"AC01", "AC03", "AC04", "AC06", "AC13", "BE01", "MD07"})
 
 
 def idempotency_key(item_id: str, rail: str) -> str:
@@ -39,6 +35,8 @@ class BatchOutcome:
     accepted: int = 0
     rejected: int = 0
     unresolved: int = 0
+    cancelled: int = 0
+    paused: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -49,9 +47,56 @@ _BATCH_ITEMS = """
            r.name, r.country, r.iban, r.bic, r.account_number, r.routing_code, r.wallet_address, r.network
     FROM payouts.payout_items i JOIN payouts.recipients r USING (recipient_id)
     WHERE i.run_id = %(run_id)s AND i.rail = %(rail)s AND i.batch_no = %(batch_no)s
-      AND i.status IN ('approved', 'submitted')
+      AND i.status IN ('approved', 'fallback', 'submitted')
     ORDER BY i.item_id
 """
+
+_QUEUED = ("SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND rail = %(rail)s"
+           " AND batch_no = %(batch_no)s AND status IN ('approved', 'fallback')")
+
+
+def active_stop(conn: psycopg.Connection, run_id: str, rail: str) -> tuple[str, str] | None:
+    """(kind, reason) of a stop that applies to this run and rail, or None."""
+    row = conn.execute(
+        "SELECT kind, reason FROM payouts.stops WHERE lifted_at IS NULL AND"
+        " ((scope = 'run' AND target = %s) OR (scope = 'rail' AND target = %s))"
+        " ORDER BY kind = 'kill' DESC, set_at LIMIT 1",
+        (run_id, rail),
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def set_stop(conn: psycopg.Connection, scope: str, target: str, kind: str, reason: str, set_by: str) -> None:
+    """Stop new submissions for a run or a rail (audited: who, when, why)."""
+    conn.execute(
+        "INSERT INTO payouts.stops (scope, target, kind, reason, set_by) VALUES (%s, %s, %s, %s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (scope, target, kind, reason, set_by),
+    )
+
+
+def lift_stop(conn: psycopg.Connection, scope: str, target: str, kind: str, lifted_by: str) -> int:
+    return conn.execute(
+        "UPDATE payouts.stops SET lifted_by = %s, lifted_at = now() WHERE scope = %s AND target = %s"
+        " AND kind = %s AND lifted_at IS NULL", (lifted_by, scope, target, kind),
+    ).rowcount
+
+
+def _apply_stop(conn: psycopg.Connection, params: dict, kind: str, reason_text: str) -> int:
+    """Cancel (kill switch: money back to payable) or hold (funding) the batch's queued items."""
+    with conn.transaction():
+        if kind == "kill":
+            moved = items.move_items(conn, _QUEUED, "cancelled", params, detail="kill switch",
+                                     reasons=[items.reason("STOPPED", reason_text)])
+            ledger.post_transfers(
+                conn, "release",
+                "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND rail = %(rail)s"
+                " AND batch_no = %(batch_no)s AND status = 'cancelled'", params)
+        else:
+            moved = items.move_items(conn, _QUEUED, "held", params, detail="rail paused",
+                                     reasons=[items.reason("RAIL_PAUSED_FUNDING", reason_text, "AM04")])
+    return moved
+
 
 
 def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dict) -> BatchOutcome:
@@ -62,9 +107,21 @@ def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dic
         raise ValueError("submit_batch needs an autocommit connection")
     run_id, rail, batch_no = batch["run_id"], batch["rail"], batch["batch_no"]
     params = {"run_id": run_id, "rail": rail, "batch_no": batch_no}
-    frame = copy_out(conn, _BATCH_ITEMS, params, schema={"amount_minor": pl.Int64})
     outcome = BatchOutcome()
+    stop = active_stop(conn, run_id, rail)
+    if stop:
+        kind, why = stop
+        moved = _apply_stop(conn, params, kind, f"{'Stopped' if kind == 'kill' else 'Rail paused'}: {why}")
+        if kind == "kill":
+            outcome.cancelled = moved
+        else:
+            outcome.paused = moved
+        return outcome
+    frame = copy_out(conn, _BATCH_ITEMS, params, schema={"amount_minor": pl.Int64})
     if frame.height == 0:
+        return outcome
+    if not _funded(conn, provider, frame, params):
+        outcome.paused = frame.filter(pl.col("status") != "submitted").height
         return outcome
 
     # 1. write-ahead, committed before the first request leaves.
@@ -73,7 +130,8 @@ def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dic
             "INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status)"
             " SELECT item_id, rail, item_id || ':' || rail, 'sending' FROM payouts.payout_items"
             " WHERE run_id = %(run_id)s AND rail = %(rail)s AND batch_no = %(batch_no)s"
-            " AND status = 'approved' ON CONFLICT (item_id, rail) DO UPDATE SET sends = attempts.sends + 1",
+            " AND status IN ('approved', 'fallback')"
+            " ON CONFLICT (item_id, rail) DO UPDATE SET sends = attempts.sends + 1",
             params,
         )
         conn.execute(
@@ -82,12 +140,7 @@ def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dic
             " AND i.rail = %(rail)s AND i.batch_no = %(batch_no)s AND i.status = 'submitted'",
             params,
         )
-        items.move_items(
-            conn,
-            "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND rail = %(rail)s"
-            " AND batch_no = %(batch_no)s AND status = 'approved'",
-            "submitted", params, detail=f"sent on {rail}",
-        )
+        items.move_items(conn, _QUEUED, "submitted", params, detail=f"sent on {rail}")
 
     payments = [
         Payment(
@@ -140,6 +193,25 @@ async def _send_all(provider: PaymentProvider, rail: str, payments: list[Payment
     return results, unresolved
 
 
+def _funded(conn: psycopg.Connection, provider: PaymentProvider, frame, params: dict) -> bool:
+    """Does our prefunded balance cover what this batch still has to send? If not, pause the rail."""
+    import polars as pl
+
+    balance_of = getattr(provider, "available_balance", None)
+    if balance_of is None:
+        return True  # a provider without a balance endpoint: it answers AM04 itself
+    needed = frame.filter(pl.col("status") != "submitted").group_by("currency").agg(pl.col("amount_minor").sum())
+    for currency, amount in needed.iter_rows():
+        available = balance_of(params["rail"], currency)
+        if available < amount:
+            why = (f"{params['rail']} {currency}: batch needs {amount} minor units,"
+                   f" the prefunded balance has {available}")
+            set_stop(conn, "rail", params["rail"], "funding", why, "system")
+            _apply_stop(conn, params, "funding", f"Rail paused: {why}")
+            return False
+    return True
+
+
 def record_results(conn: psycopg.Connection, rail: str, results: list[PaymentResult]) -> None:
     """Store the provider's answers and move items, post the ledger, block bad destinations."""
     import polars as pl
@@ -175,28 +247,116 @@ def record_results(conn: psycopg.Connection, rail: str, results: list[PaymentRes
                          detail=f"accepted on {rail}")
         ledger.post_transfers(conn, "send", "SELECT item_id FROM _answers WHERE status = 'accepted'")
         for code, in conn.execute("SELECT DISTINCT reason_code FROM _answers WHERE status = 'rejected'").fetchall():
-            iso = code or "MS03"
-            account_level = iso in ACCOUNT_LEVEL_CODES
-            items.move_items(
-                conn, "SELECT item_id FROM _answers WHERE status = 'rejected'"
-                " AND reason_code IS NOT DISTINCT FROM %(code)s", "rejected", {"code": code},
-                detail=f"rejected on {rail}: {iso}",
-                reasons=[items.reason(
-                    "ACCOUNT_REJECTED" if account_level else "PROVIDER_REJECTED",
-                    f"The provider rejected the payment on {rail} with {iso}"
-                    + ("; the destination is blocked until the payee changes it." if account_level else "."),
-                    iso,
-                )],
+            _apply_rejection(conn, rail, code)
+        ledger.post_transfers(
+            conn, "release",
+            "SELECT t.item_id FROM _answers t JOIN payouts.payout_items i USING (item_id)"
+            " WHERE t.status = 'rejected' AND i.status = 'rejected'")
+
+
+def _apply_rejection(conn: psycopg.Connection, rail: str, code: str | None) -> None:
+    """Act on the provider's rejections carrying one reason code, by its class (reason_codes.py)."""
+    iso = code or "MS03"
+    klass = reason_codes.classify(iso)
+    selection = ("SELECT item_id FROM _answers WHERE status = 'rejected'"
+                 " AND reason_code IS NOT DISTINCT FROM %(code)s")
+    params = {"code": code, "rail": rail}
+    if klass == "rail_level":
+        # Another rail can carry it: only when one is left that this item has not tried.
+        next_rail = ("EXISTS (SELECT 1 FROM payouts.payout_items i, unnest(i.fallback_rails) AS f(rail)"
+                     " WHERE i.item_id = _answers.item_id AND NOT EXISTS (SELECT 1 FROM payouts.attempts a"
+                     " WHERE a.item_id = i.item_id AND a.rail = f.rail))")
+        items.move_items(conn, f"{selection} AND {next_rail}", "fallback", params, detail=f"{iso} on {rail}",
+                         reasons=[items.reason("RAIL_REJECTED", f"{rail} could not carry the payment ({iso});"
+                                               " it falls back to the next rail.", iso)])
+        items.move_items(conn, f"{selection} AND NOT {next_rail}", "rejected", params,
+                         detail=f"{iso} on {rail}, no rail left",
+                         reasons=[items.reason("NO_RAIL_LEFT", f"{rail} rejected the payment ({iso}) and no"
+                                               " fallback rail is left.", iso)])
+    elif klass == "funding":
+        set_stop(conn, "rail", rail, "funding", f"the provider answered {iso}: our account lacks funds", "system")
+        items.move_items(conn, selection, "held", params, detail=f"{iso} on {rail}",
+                         reasons=[items.reason("RAIL_PAUSED_FUNDING", f"Our account on {rail} lacks funds"
+                                               f" ({iso}); the rail is paused until treasury tops it up.", iso)])
+    elif klass == "regulatory":
+        items.move_items(conn, selection, "held", params, detail=f"{iso} on {rail}",
+                         reasons=[items.reason("REGULATORY_HOLD", f"The provider held the payment for a"
+                                               f" regulatory reason ({iso}); compliance must look.", iso)])
+    else:
+        account_level = klass == "account_level"
+        items.move_items(
+            conn, selection, "rejected", params, detail=f"rejected on {rail}: {iso}",
+            reasons=[items.reason(
+                "ACCOUNT_REJECTED" if account_level else "PROVIDER_REJECTED",
+                f"The provider rejected the payment on {rail} with {iso}"
+                + ("; the destination is blocked until the payee changes it." if account_level else "."),
+                iso,
+            )],
+        )
+        if account_level:
+            conn.execute(
+                "UPDATE payouts.recipients r SET destination_blocked_reason = %(why)s"
+                " FROM payouts.payout_items i, _answers t"
+                " WHERE t.status = 'rejected' AND t.reason_code IS NOT DISTINCT FROM %(code)s"
+                " AND i.item_id = t.item_id AND r.recipient_id = i.recipient_id",
+                {"code": code, "why": json.dumps({"iso_code": iso, "rail": rail})},
             )
-            if account_level:
-                conn.execute(
-                    "UPDATE payouts.recipients r SET destination_blocked_reason = %(why)s"
-                    " FROM payouts.payout_items i, _answers t"
-                    " WHERE t.status = 'rejected' AND t.reason_code IS NOT DISTINCT FROM %(code)s"
-                    " AND i.item_id = t.item_id AND r.recipient_id = i.recipient_id",
-                    {"code": code, "why": json.dumps({"iso_code": iso, "rail": rail})},
+
+
+def plan_fallback(conn: psycopg.Connection, run_id: str, batch_size: int = settings.BATCH_SIZE) -> dict[str, list[dict]]:
+    """The second wave: items a rail rejected at rail level, on the next rail of their chain.
+
+    Each gets the first rail of its fallback chain it has not tried, and new
+    batch numbers after the rail's existing ones. Idempotent: wave-2 batches
+    already planned are returned as they are.
+    """
+    from payouts.routing import RAILS
+
+    with conn.transaction():
+        planned = conn.execute(
+            "SELECT count(*) FROM payouts.batches WHERE run_id = %s AND wave = 2", (run_id,)).fetchone()[0]
+        if not planned:
+            conn.execute(
+                """
+                WITH nxt AS (
+                    SELECT i.item_id, (SELECT f.rail FROM unnest(i.fallback_rails) WITH ORDINALITY AS f(rail, n)
+                                       WHERE NOT EXISTS (SELECT 1 FROM payouts.attempts a
+                                                         WHERE a.item_id = i.item_id AND a.rail = f.rail)
+                                       ORDER BY n LIMIT 1) AS rail
+                    FROM payouts.payout_items i WHERE i.run_id = %(run_id)s AND i.status = 'fallback'
+                ), numbered AS (
+                    SELECT n.item_id, n.rail,
+                           COALESCE((SELECT max(batch_no) + 1 FROM payouts.batches b
+                                     WHERE b.run_id = %(run_id)s AND b.rail = n.rail), 0)
+                           + ((row_number() OVER (PARTITION BY n.rail ORDER BY n.item_id) - 1) / %(size)s)::int
+                           AS batch_no
+                    FROM nxt n WHERE n.rail IS NOT NULL
                 )
-        ledger.post_transfers(conn, "release", "SELECT item_id FROM _answers WHERE status = 'rejected'")
+                UPDATE payouts.payout_items i SET rail = numbered.rail, batch_no = numbered.batch_no,
+                       updated_at = now()
+                FROM numbered WHERE i.item_id = numbered.item_id
+                """,
+                {"run_id": run_id, "size": batch_size},
+            )
+            conn.execute(
+                "INSERT INTO payouts.batches (run_id, rail, batch_no, first_item, last_item, item_count, wave)"
+                " SELECT run_id, rail, batch_no, min(item_id), max(item_id), count(*), 2"
+                " FROM payouts.payout_items i WHERE run_id = %(run_id)s AND status = 'fallback'"
+                " AND NOT EXISTS (SELECT 1 FROM payouts.attempts a WHERE a.item_id = i.item_id AND a.rail = i.rail)"
+                " GROUP BY run_id, rail, batch_no",
+                {"run_id": run_id},
+            )
+            from payouts.run import set_execution_dates
+
+            set_execution_dates(conn, run_id)
+        rows = conn.execute(
+            "SELECT rail, batch_no, first_item, last_item, item_count FROM payouts.batches"
+            " WHERE run_id = %s AND wave = 2 ORDER BY rail, batch_no", (run_id,)).fetchall()
+    plan: dict[str, list[dict]] = {rail: [] for rail in RAILS}
+    for rail, batch_no, first, last, count in rows:
+        plan[rail].append({"run_id": run_id, "rail": rail, "batch_no": batch_no, "wave": 2,
+                           "first_item": first, "last_item": last, "item_count": count})
+    return plan
 
 
 def resolve_unanswered(conn: psycopg.Connection, provider: PaymentProvider, run_id: str) -> dict[str, int]:

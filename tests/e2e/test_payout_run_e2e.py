@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 
 PROJECT = Path(__file__).resolve().parents[2]
 RECIPIENTS = 1000
-FAULTS = "reject=0.02,return=0.02"
+FAULTS = "reject=0.02,return=0.02,instant_unreachable=0.05,transient=0.05,ambiguous=0.01"
 
 
 def _payouts(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -178,3 +178,21 @@ def test_reporting_views_answer_the_analysts_question(two_runs):
         assert daily[0] == accepted_ever and daily[1] == 0 and daily[2] > 0
         ages = conn.execute("SELECT min(age_days), count(*) FROM reporting.break_ageing").fetchone()
         assert ages[0] == 0 and ages[1] > 0
+
+
+def test_fallbacks_only_where_allowed(two_runs):
+    """Only rail-level rejections fall back, only along the chain, each rail tried once per item."""
+    url, _, _ = two_runs
+    with psycopg.connect(url) as conn:
+        second_rails = conn.execute(
+            "SELECT a.item_id, array_agg(a.rail ORDER BY a.first_sent_at), array_agg(a.reason_code"
+            " ORDER BY a.first_sent_at) FROM payouts.attempts a GROUP BY 1 HAVING count(*) > 1").fetchall()
+        assert second_rails, "the instant_unreachable fault should have caused fallbacks"
+        for item_id, rails, codes in second_rails:
+            assert rails == ["sepa_instant", "sepa_credit"], (item_id, rails)
+            assert codes[0] in ("AB05", "AB06", "AB08", "AM02"), (item_id, codes)
+        account_rejects = conn.execute(
+            "SELECT count(*) FROM payouts.attempts a WHERE a.reason_code IN ('AC01', 'AC04')"
+            " AND EXISTS (SELECT 1 FROM payouts.attempts b WHERE b.item_id = a.item_id AND b.rail <> a.rail)"
+        ).fetchone()[0]
+        assert account_rejects == 0

@@ -257,3 +257,85 @@ def test_verification_of_payee_holds_what_the_bank_does_not_confirm(fresh, tmp_p
     assert got[f"T-GB-1-{tag}"] == ("ready", [])  # GBP: no VoP
     assert got[f"T-US-1-{tag}"] == ("held", ["EMBARGOED_DESTINATION"])  # a region, from the address
     assert asked == 3  # DE, FR and the expired-KYC TR payee (EUR IBANs); reused next time
+
+
+def _items_of(conn, run_id):
+    return {rid: (status, rail, [r["code"] for r in reasons]) for rid, status, rail, reasons in conn.execute(
+        "SELECT recipient_id, status, rail, reasons FROM payouts.payout_items WHERE run_id = %s", (run_id,)
+    ).fetchall()}
+
+
+def test_rail_level_rejections_fall_back_once_under_a_new_key(fresh, tmp_path):
+    from payouts.submit import plan_fallback
+
+    url, tag = fresh
+    with start_sandbox(tmp_path / "sbx", faults="instant_unreachable=1.0") as sb:
+        provider = SandboxProvider(sb.url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            run_id, plan = _prepare(conn, tag)
+            for b in plan["sepa_instant"] + plan["ach"]:
+                submit_batch(conn, provider, b)
+            mid = _items_of(conn, run_id)
+            assert mid[f"T-DE-1-{tag}"][0] == "fallback" and "RAIL_REJECTED" in mid[f"T-DE-1-{tag}"][2]
+            assert mid[f"T-US-1-{tag}"][0] == "accepted"  # ach has no instant fault
+            wave_two = plan_fallback(conn, run_id, batch_size=2)
+            assert plan_fallback(conn, run_id, batch_size=2) == wave_two  # planned once
+            assert [b["item_count"] for b in wave_two["sepa_credit"]] == [2]
+            assert wave_two["swift"] == []
+            for b in wave_two["sepa_credit"]:
+                submit_batch(conn, provider, b)
+                submit_batch(conn, provider, b)  # a retried task: nothing new
+            after = _items_of(conn, run_id)
+            keys = conn.execute(
+                "SELECT a.item_id, array_agg(a.idempotency_key ORDER BY a.first_sent_at) FROM payouts.attempts a"
+                " JOIN payouts.payout_items i USING (item_id) WHERE i.recipient_id = %s GROUP BY 1",
+                (f"T-DE-1-{tag}",)).fetchall()
+            assert ledger.unbalanced(conn) == []
+        executions = provider.executions()
+    assert after[f"T-DE-1-{tag}"][:2] == ("accepted", "sepa_credit")
+    assert [k.split(":")[1] for k in keys[0][1]] == ["sepa_instant", "sepa_credit"]
+    assert executions["by_end_to_end_id_duplicates"] == 0
+
+
+def test_account_level_rejections_never_fall_back(fresh, tmp_path):
+    url, tag = fresh
+    with start_sandbox(tmp_path / "sbx", faults="reject=1.0") as sb:
+        provider = SandboxProvider(sb.url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            run_id, plan = _prepare(conn, tag)
+            submit_batch(conn, provider, plan["sepa_instant"][0])
+            got = _items_of(conn, run_id)
+            blocked = conn.execute("SELECT count(*) FROM payouts.recipients WHERE destination_blocked_reason"
+                                   " IS NOT NULL").fetchone()[0]
+            owed = conn.execute("SELECT -sum(amount_minor) FROM ledger.postings WHERE account = 'payable'"
+                                " AND recipient_id = %s", (f"T-DE-1-{tag}",)).fetchone()[0]
+    assert got[f"T-DE-1-{tag}"][0] == "rejected" and got[f"T-DE-1-{tag}"][2] == ["ACCOUNT_REJECTED"]
+    assert blocked == 2 and owed == 12_345  # money owed again; the closed account is blocked
+
+
+def test_kill_switch_cancels_what_is_queued_and_funding_pauses_the_rail(fresh, sandbox, monkeypatch, tmp_path):
+    from payouts.submit import lift_stop, set_stop
+
+    url, tag = fresh
+    provider = SandboxProvider(sandbox.url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, tag)
+        set_stop(conn, "run", run_id, "kill", "finance stopped the run", "ops@example.com")
+        out = submit_batch(conn, provider, plan["sepa_instant"][0])
+        assert out.cancelled == 2 and out.sent == 0
+        got = _items_of(conn, run_id)
+        assert got[f"T-FR-1-{tag}"][0] == "cancelled"
+        owed = conn.execute("SELECT -sum(amount_minor) FROM ledger.postings WHERE account = 'payable'"
+                            " AND recipient_id = %s", (f"T-FR-1-{tag}",)).fetchone()[0]
+        assert owed == 50_000  # money back to payable
+        assert lift_stop(conn, "run", run_id, "kill", "ops@example.com") == 1
+    monkeypatch.setenv("PAYOUTS_SANDBOX_PREFUND_MAJOR", "100")
+    with start_sandbox(tmp_path / "poor", faults=None) as poor:
+        with psycopg.connect(url, autocommit=True) as conn:
+            out = submit_batch(conn, SandboxProvider(poor.url), plan["ach"][0])  # 999.99 USD > 100 USD
+            assert out.paused == 1 and out.sent == 0
+            got = _items_of(conn, run_id)
+            stop = conn.execute("SELECT kind, reason FROM payouts.stops WHERE scope = 'rail' AND target = 'ach'"
+                                " AND lifted_at IS NULL").fetchone()
+    assert got[f"T-US-1-{tag}"][0] == "held" and got[f"T-US-1-{tag}"][2] == ["RAIL_PAUSED_FUNDING"]
+    assert stop[0] == "funding" and "prefunded balance" in stop[1]

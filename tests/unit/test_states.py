@@ -34,4 +34,5 @@ def test_every_state_is_allowed_by_the_table_check():
 
 def test_sources_of():
     assert states.sources_of("submitted") == ["approved", "fallback"]
+    assert states.sources_of("cancelled") == ["approved", "fallback", "held", "ready"]
     assert "snapshotted" in states.sources_of("rejected")

@@ -229,6 +229,11 @@ class SandboxProvider:
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/v1/health").json()
 
+    def available_balance(self, rail: str, currency: str) -> int:
+        """Our prefunded balance on a rail in a currency, in minor units."""
+        body = self._request("GET", f"/v1/balances/{rail}/{currency}").json()
+        return money.to_minor(body["available"], currency)
+
     def advance_clock(self, days: int = 1) -> dict[str, Any]:
         """Close `days` business days (sandbox only). Not retried: it is not idempotent."""
         with httpx.Client(timeout=self.clock_timeout) as client:

@@ -258,6 +258,16 @@ def create_app(
         media = "application/xml" if name.endswith(".xml") else "text/csv"
         return FileResponse(path, media_type=media, filename=name)
 
+    @app.get("/v1/balances/{rail}/{currency}")
+    async def balance(rail: str, currency: str) -> dict:
+        """The platform's available prefunding on a rail in a currency (decimal string)."""
+        from payouts.providers.sandbox.store import RAILS as STORE_RAILS
+
+        if rail not in STORE_RAILS or currency not in money.EXPONENTS:
+            return JSONResponse({"detail": f"unknown rail or currency: {rail} {currency}"}, status_code=404)
+        minor = await asyncio.to_thread(store.available, rail, currency)
+        return {"rail": rail, "currency": currency, "available": money.format_amount(minor, currency)}
+
     @app.get("/v1/executions")
     async def executions() -> dict:
         return await asyncio.to_thread(store.executions)

@@ -17,6 +17,9 @@ FAULTS: dict[str, str] = {
     "return": "an accepted payment is returned 1-3 business days later (AC04 or MS03)",
     "transient": "the whole request answers 503 before doing anything",
     "lost_response": "the request is executed, then answers 504 (the caller must not resend under new keys)",
+    "ambiguous": "the same as lost_response: executed, but the answer never arrives",
+    "funding": "our prefunded account lacks funds: rejected with AM04 (the rail pauses)",
+    "regulatory": "held by the provider's compliance: rejected with RR04",
     "instant_unreachable": "sepa_instant only: creditor agent offline, rejected with AB08",
     "vop_close": "Verification of Payee: the bank holds a slightly different name (RVMC)",
     "vop_nomatch": "Verification of Payee: the bank holds another name (RVNM)",
@@ -84,7 +87,7 @@ class Faults:
         return self._hit("transient", request_hash, attempt)
 
     def lost_response(self, request_hash: str, attempt: int) -> bool:
-        return self._hit("lost_response", request_hash, attempt)
+        return self._hit("lost_response", request_hash, attempt) or self._hit("ambiguous", request_hash, attempt)
 
     def rejection(self, rail: str, idempotency_key: str) -> str | None:
         """The reason code of a definitive rejection, or None."""
@@ -92,6 +95,10 @@ class Faults:
             return "AB08"
         if self._hit("reject", idempotency_key):
             return "AC04" if unit_hash(self.seed, "reject-code", idempotency_key) < 0.5 else "AC01"
+        if self._hit("funding", idempotency_key):
+            return "AM04"
+        if self._hit("regulatory", idempotency_key):
+            return "RR04"
         return None
 
     def return_after(self, idempotency_key: str) -> tuple[int, str] | None:

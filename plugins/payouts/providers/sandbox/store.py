@@ -29,14 +29,17 @@ RAIL_CURRENCIES: dict[str, set[str] | None] = {
     "sepa_instant": {"EUR"}, "sepa_credit": {"EUR"}, "swift": None,
     "faster_payments": {"GBP"}, "ach": {"USD"},
 }
+# SCT Inst: the scheme's per-payment cap (EPC removed the 100,000 EUR scheme cap in 2025,
+# but many banks keep one); above it, AM02 and the caller falls back to SCT.
+INSTANT_CAP_MINOR = int(os.environ.get("PAYOUTS_SANDBOX_INSTANT_CAP_MINOR", str(100_000 * 100)))
 # Assets allowed per chain (Circle no longer supports USDC on Tron).
 NETWORK_ASSETS: dict[str, set[str]] = {
     "ethereum": {"USDC", "USDT"}, "polygon": {"USDC", "USDT"}, "arbitrum": {"USDC", "USDT"},
     "base": {"USDC"}, "solana": {"USDC", "USDT"}, "tron": {"USDT"}, "bitcoin": {"BTC"},
 }
 # Opening balance of every platform account, in major units (kept within int64 minor units).
-PREFUND_MAJOR = 100_000_000_000
-PREFUND_MAJOR_CRYPTO = 1_000_000_000
+PREFUND_MAJOR = int(os.environ.get("PAYOUTS_SANDBOX_PREFUND_MAJOR", "100000000000"))
+PREFUND_MAJOR_CRYPTO = int(os.environ.get("PAYOUTS_SANDBOX_PREFUND_MAJOR_CRYPTO", "1000000000"))
 ACCOUNT_OWNER = "PAYOUTS PLATFORM LTD"
 
 SCHEMA = """
@@ -150,6 +153,8 @@ def rail_rejection(rail: str, p: IncomingPayment) -> str | None:
     allowed = RAIL_CURRENCIES[rail]
     if money.is_crypto(p.currency) or (allowed is not None and p.currency not in allowed):
         return "AM03"
+    if rail == "sepa_instant" and p.amount_minor > INSTANT_CAP_MINOR:
+        return "AM02"
     if rail in ("sepa_instant", "sepa_credit"):
         return None if c.get("iban") else "AC01"
     if rail == "swift":
@@ -360,6 +365,24 @@ class SandboxStore:
             self.last_closed_seq = low
             raise
         return infos
+
+    def available(self, rail: str, currency: str) -> int:
+        """What the platform's account for (rail, currency) can still pay today, in minor units.
+
+        The last closing balance (or the prefunding) less today's accepted payments.
+        For crypto, the sum over every network of the asset.
+        """
+        with self.lock:
+            if rail == "crypto":
+                keys = [f"crypto|{n}|{currency}" for n in NETWORK_ASSETS if currency in NETWORK_ASSETS[n]]
+            else:
+                keys = [f"{rail}|{currency}"]
+            opening = sum(self._account(k, currency)[0] for k in keys)
+            spent = self.db.execute(
+                "SELECT COALESCE(SUM(amount_minor), 0) FROM payments WHERE rail = ? AND currency = ?"
+                " AND status = 'accepted' AND seq > ?", (rail, currency, self.last_closed_seq),
+            ).fetchone()[0]
+            return opening - spent
 
     def _account(self, account_key: str, currency: str) -> tuple[int, int]:
         row = self.db.execute(
