@@ -214,6 +214,22 @@ def cmd_statement(args: argparse.Namespace) -> int:
     return int(statement_main(["parse", args.file]) or 0)
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    """The kill switch: stop new submissions for a run or a rail (audited), or lift it."""
+    from payouts.submit import lift_stop, set_stop
+    from payouts.warehouse import connect
+
+    scope, target = ("run", args.run) if args.run else ("rail", args.rail)
+    with connect(autocommit=True) as conn:
+        if args.lift:
+            n = lift_stop(conn, scope, target, "kill", args.by)
+            print(json.dumps({"lifted": n, "scope": scope, "target": target}))
+        else:
+            set_stop(conn, scope, target, "kill", args.reason, args.by)
+            print(json.dumps({"stopped": True, "scope": scope, "target": target}))
+    return 0
+
+
 def cmd_screen(args: argparse.Namespace) -> int:
     from payouts.checks import sanctions
 
@@ -286,6 +302,18 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("file")
     parse.set_defaults(func=cmd_statement)
 
+    pain001 = sub.add_parser("pain001", help="write the ready rows of a payout file as a pain.001",
+                             add_help=False)
+
+    stop = sub.add_parser("stop", help="kill switch: stop new submissions for a run or a rail")
+    target = stop.add_mutually_exclusive_group(required=True)
+    target.add_argument("--run", help="a payout run id, e.g. R000001")
+    target.add_argument("--rail", choices=sorted(__import__("payouts.routing", fromlist=["RAILS"]).RAILS))
+    stop.add_argument("--reason", default="stopped by an operator")
+    stop.add_argument("--by", default=os.environ.get("USER", "operator"), help="who stops it (audited)")
+    stop.add_argument("--lift", action="store_true", help="lift the stop instead")
+    stop.set_defaults(func=cmd_stop)
+
     screen = sub.add_parser("screen", help="screen a name against the sanctions lists")
     screen.add_argument("name")
     screen.add_argument("--country")
@@ -304,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["pain001"]:
+        # Its own argument parser (payouts.iso20022.cli) owns the options and --help.
+        from payouts.iso20022.cli import main as pain001_main
+
+        return int(pain001_main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
