@@ -196,3 +196,14 @@ def test_fallbacks_only_where_allowed(two_runs):
             " AND EXISTS (SELECT 1 FROM payouts.attempts b WHERE b.item_id = a.item_id AND b.rail <> a.rail)"
         ).fetchone()[0]
         assert account_rejects == 0
+
+
+def test_provider_statements_add_up_and_have_no_gaps(two_runs):
+    url, _, _ = two_runs
+    with psycopg.connect(url) as conn:
+        issues = conn.execute("SELECT kind, message FROM recon.statement_issues").fetchall()
+        statements = conn.execute("SELECT count(*), bool_and(balanced) FROM recon.statements").fetchone()
+        quarantined = conn.execute("SELECT name, reason FROM recon.quarantined_files").fetchall()
+    assert issues == []
+    assert statements[0] > 0 and statements[1] is True
+    assert quarantined == []

@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 
 import psycopg
+import pytest
 
 from payouts.reconcile import run as recon
 from payouts.statements import parse_statement_file
 
 from conftest import FIXTURES
+from tests_support import WAREHOUSES, fresh_database
 
 SAMPLE = FIXTURES / "camt" / "moov-iso20022_FI_camt_053_sample.xml.xml"
 FIVE_DECIMALS = FIXTURES / "camt" / "genkgo_camt053.v2.five.decimals.xml"
@@ -41,3 +43,32 @@ def test_real_statement_loads_once_breaks_once_and_bad_files_are_quarantined(war
         quarantined = conn.execute(
             "SELECT name FROM recon.quarantined_files WHERE provider = 'bank-test' ORDER BY name").fetchall()
         assert [q[0] for q in quarantined] == ["five-decimals.xml", "junk.xml"]
+
+
+@pytest.fixture(params=WAREHOUSES)
+def own_warehouse(request):
+    url, drop = fresh_database(request.param)
+    request.addfinalizer(drop)
+    return url
+
+
+def test_statement_integrity_is_recorded(own_warehouse):
+    """A statement that does not add up is flagged; a gap in the sequence across files is reported."""
+    unbalanced = FIXTURES / "camt" / "moov-iso20022_camt.053_P_CH2909000000250094239_1110092698_0_2020112503071366.xml"
+    balanced = FIXTURES / "camt" / "moov-iso20022_FI_camt_053_sample.xml.xml"
+    with psycopg.connect(own_warehouse, autocommit=True) as conn:
+        first = recon.load_file(conn, str(unbalanced), provider_name="integrity-test")
+        second = recon.load_file(conn, str(balanced), provider_name="integrity-test")
+        rows = conn.execute(
+            "SELECT s.kind FROM recon.statement_issues s JOIN recon.statement_files f USING (file_id)"
+            " WHERE f.provider = 'integrity-test' ORDER BY s.kind").fetchall()
+        flags = conn.execute(
+            "SELECT st.balanced FROM recon.statements st JOIN recon.statement_files f USING (file_id)"
+            " WHERE f.provider = 'integrity-test' ORDER BY f.file_id").fetchall()
+        classes = conn.execute(
+            "SELECT DISTINCT l.line_class FROM recon.statement_lines l JOIN recon.statement_files f USING (file_id)"
+            " WHERE f.provider = 'integrity-test'").fetchall()
+    assert first["issues"] >= 1 and "unbalanced" in [r[0] for r in rows]
+    assert second["issues"] == 0
+    assert [f[0] for f in flags] == [False, True]
+    assert {c[0] for c in classes} <= {"payout", "return", "funding", "fee", "interest", "other"}

@@ -89,6 +89,9 @@ def load_file(conn: psycopg.Connection, path: str, provider_name: str = PROVIDER
             (digest, provider_name, Path(path).name, str(path), str(exc)),
         )
         return {"file": Path(path).name, "loaded": False, "lines": 0, "quarantined": str(exc)}
+    from payouts.statements.integrity import classify_lines
+
+    lines = classify_lines(lines)
     with conn.transaction():
         file_id = conn.execute(
             "INSERT INTO recon.statement_files (provider, name, format, sha256, size_bytes, path, line_count)"
@@ -100,11 +103,12 @@ def load_file(conn: psycopg.Connection, path: str, provider_name: str = PROVIDER
             "CREATE TEMP TABLE _lines (account text, statement_id text, entry_ref text, position int,"
             " booking_date date, value_date date, amount_minor bigint, currency text, status text,"
             " end_to_end_id text, counterparty_name text, counterparty_account text,"
-            " remittance_info text, return_reason text) ON COMMIT DROP"
+            " remittance_info text, return_reason text, line_class text) ON COMMIT DROP"
         )
         columns = [c for c in ("account", "statement_id", "entry_ref", "position", "booking_date", "value_date",
                                "amount_minor", "currency", "status", "end_to_end_id", "counterparty_name",
-                               "counterparty_account", "remittance_info", "return_reason") if c in LINE_COLUMNS]
+                               "counterparty_account", "remittance_info", "return_reason", "line_class")
+                   if c in LINE_COLUMNS or c == "line_class"]
         copy_in(conn, "_lines", lines, columns)
         added = conn.execute(
             f"INSERT INTO recon.statement_lines (file_id, provider, {', '.join(columns)})"
@@ -112,47 +116,112 @@ def load_file(conn: psycopg.Connection, path: str, provider_name: str = PROVIDER
             " ON CONFLICT (account, statement_id, entry_ref, position) DO NOTHING",
             (file_id, provider_name),
         ).rowcount
-    return {"file": Path(path).name, "loaded": True, "lines": added}
+        issues = record_statements(conn, file_id, parsed)
+    return {"file": Path(path).name, "loaded": True, "lines": added, "issues": issues}
+
+
+def record_statements(conn: psycopg.Connection, file_id: int, parsed) -> int:
+    """Store each statement's balances and sequence; record what does not add up. Returns issues found."""
+    from payouts.statements.integrity import check_integrity, sequence_number
+
+    issues = [(i.kind, i.account, i.statement_id, i.message) for i in check_integrity([parsed])]
+    for st in parsed.statements:
+        seq = sequence_number(st.sequence)
+        seq_no = seq[0] if seq else None
+        if seq_no is not None:
+            # Against what earlier files of the same account said: a gap or a repeat.
+            last = conn.execute(
+                "SELECT max(seq_no) FROM recon.statements WHERE account = %s AND message_type = %s"
+                " AND statement_id <> %s", (st.account, st.message_type, st.statement_id)).fetchone()[0]
+            if last is not None and seq_no > last + 1:
+                issues.append(("sequence_gap", st.account, st.statement_id,
+                               f"statement {seq_no} follows {last}: {seq_no - last - 1} missing"))
+            elif last is not None and conn.execute(
+                    "SELECT 1 FROM recon.statements WHERE account = %s AND message_type = %s AND seq_no = %s"
+                    " AND statement_id <> %s", (st.account, st.message_type, seq_no, st.statement_id)).fetchone():
+                issues.append(("sequence_duplicate", st.account, st.statement_id,
+                               f"sequence {seq_no} was already reported by another statement"))
+        conn.execute(
+            "INSERT INTO recon.statements (account, statement_id, file_id, message_type, currency, sequence,"
+            " seq_no, opening, closing, booked_sum, balanced) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+            " ON CONFLICT (account, statement_id) DO NOTHING",
+            (st.account, st.statement_id, file_id, st.message_type, st.currency, st.sequence, seq_no,
+             st.opening_balance, st.closing_balance, st.booked_sum, st.balanced),
+        )
+    for kind, account, statement_id, message in dict.fromkeys(issues):
+        conn.execute(
+            "INSERT INTO recon.statement_issues (file_id, kind, account, statement_id, message)"
+            " VALUES (%s, %s, %s, %s, %s)", (file_id, kind, account, statement_id, message))
+    return len(dict.fromkeys(issues))
 
 
 def match_pass(conn: psycopg.Connection) -> dict[str, int]:
-    """Match every booked line not yet matched or broken; post settlements and returns."""
+    """Match every booked line not yet matched; post settlements, fees and returns; open breaks.
+
+    Lines whose only breaks are open ones a later pass may answer (unexpected, amount or
+    currency mismatch) are tried again: a batch accepted since, or a quote that came later,
+    matches them and their break closes itself. Counts beyond matched/returned/breaks
+    (by_rule, fees, suggested, breaks_closed) appear when they are not zero.
+    """
     import polars as pl
+
+    from payouts.reconcile import breaks as recon_breaks
 
     with conn.transaction():
         lines = copy_out(
             conn,
-            "SELECT l.line_id, l.end_to_end_id, l.amount_minor, l.currency, l.return_reason"
+            "SELECT l.line_id, l.end_to_end_id, l.amount_minor, l.currency, l.return_reason, l.status,"
+            " l.charges, l.counterparty_name, l.booking_date, l.value_date, l.entry_ref, l.remittance_info"
             " FROM recon.statement_lines l WHERE l.status = 'booked'"
             " AND NOT EXISTS (SELECT 1 FROM recon.matches m WHERE m.line_id = l.line_id)"
-            " AND NOT EXISTS (SELECT 1 FROM recon.breaks b WHERE b.line_id = l.line_id)",
-            schema={"line_id": pl.Int64, "amount_minor": pl.Int64},
+            " AND NOT EXISTS (SELECT 1 FROM recon.breaks b WHERE b.line_id = l.line_id AND NOT (b.status = 'open'"
+            "   AND b.break_type IN ('unexpected_at_provider', 'amount_mismatch', 'currency_mismatch')))",
+            schema={"line_id": pl.Int64, "amount_minor": pl.Int64, "booking_date": pl.Date, "value_date": pl.Date},
         )
         if lines.height == 0:
             return {"matched": 0, "returned": 0, "breaks": 0}
+        lines = _with_charges_minor(lines)
         conn.execute("CREATE TEMP TABLE _e2e (e2e text PRIMARY KEY) ON COMMIT DROP")
         copy_in(conn, "_e2e", lines.select(e2e="end_to_end_id").drop_nulls().unique())
+        # Items a line names, plus every accepted item still open (batches, suggestions).
         candidates = copy_out(
             conn,
-            "SELECT i.item_id, i.amount_minor, i.currency,"
-            " EXISTS (SELECT 1 FROM recon.matches m WHERE m.item_id = i.item_id) AS already_matched"
-            " FROM payouts.payout_items i JOIN _e2e ON _e2e.e2e = i.item_id",
-            schema={"amount_minor": pl.Int64},
+            "WITH cand AS ("
+            "  SELECT i.item_id FROM payouts.payout_items i JOIN _e2e ON _e2e.e2e = i.item_id"
+            "  UNION SELECT i.item_id FROM payouts.payout_items i WHERE i.status = 'accepted'"
+            "  AND NOT EXISTS (SELECT 1 FROM recon.matches m WHERE m.item_id = i.item_id))"
+            " SELECT i.item_id, i.amount_minor, i.currency,"
+            " EXISTS (SELECT 1 FROM recon.matches m WHERE m.item_id = i.item_id) AS already_matched,"
+            " i.status, i.run_id, i.rail, i.batch_no, r.name AS recipient_name, a.answered_at::date AS accepted_on"
+            " FROM cand JOIN payouts.payout_items i USING (item_id)"
+            " JOIN payouts.recipients r USING (recipient_id)"
+            " LEFT JOIN payouts.attempts a ON a.item_id = i.item_id AND a.rail = i.rail",
+            schema={"amount_minor": pl.Int64, "batch_no": pl.Int64, "accepted_on": pl.Date},
         ).with_columns(already_matched=pl.col("already_matched") == "t")
-        result = match_lines(lines, candidates)
+        quotes = copy_out(
+            conn,
+            "SELECT q.item_id, q.from_currency, q.to_currency, q.rate::text AS rate, q.fee_minor"
+            " FROM payouts.fx_quotes q JOIN _e2e ON _e2e.e2e = q.item_id",
+            schema={"fee_minor": pl.Int64},
+        )
+        result = match_lines(lines, candidates, quotes if quotes.height else None)
 
         conn.execute("CREATE TEMP TABLE _matches (line_id bigint, item_id text, rule text) ON COMMIT DROP")
         copy_in(conn, "_matches", result.matches)
         conn.execute("INSERT INTO recon.matches (line_id, item_id, rule) SELECT line_id, item_id, rule FROM _matches"
-                     " ON CONFLICT (line_id) DO NOTHING")
+                     " ON CONFLICT (line_id, item_id) DO NOTHING")
         ledger.post_transfers(conn, "settle", "SELECT item_id FROM _matches")
         items.move_items(conn, "SELECT item_id FROM _matches", "settled", detail="debit seen on statement")
+        conn.execute("CREATE TEMP TABLE _fees (line_id bigint, item_id text, currency text, fee_minor bigint)"
+                     " ON COMMIT DROP")
+        copy_in(conn, "_fees", result.fees)
+        fees = recon_breaks.post_amounts(conn, "fee", "SELECT item_id, currency, fee_minor FROM _fees")
 
         conn.execute("CREATE TEMP TABLE _returns (line_id bigint, item_id text, rule text, return_reason text)"
                      " ON COMMIT DROP")
         copy_in(conn, "_returns", result.returns, ["line_id", "item_id", "rule", "return_reason"])
         conn.execute("INSERT INTO recon.matches (line_id, item_id, rule) SELECT line_id, item_id, rule FROM _returns"
-                     " ON CONFLICT (line_id) DO NOTHING")
+                     " ON CONFLICT (line_id, item_id) DO NOTHING")
         ledger.post_transfers(conn, "return", "SELECT r.item_id FROM _returns r JOIN payouts.payout_items i"
                                               " USING (item_id) WHERE i.status = 'settled'")
         ledger.post_transfers(conn, "return_unsettled", "SELECT r.item_id FROM _returns r JOIN payouts.payout_items i"
@@ -173,14 +242,30 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
             "INSERT INTO recon.breaks (break_type, item_id, line_id, detail)"
             " SELECT break_type, item_id, line_id, detail FROM _breaks ON CONFLICT DO NOTHING"
         ).rowcount
-        # A missing_at_provider break that a later statement answers closes itself.
-        conn.execute(
-            "UPDATE recon.breaks b SET status = 'resolved', resolved_at = now(),"
-            " resolution = 'resolved by a later statement line'"
-            " FROM recon.matches m WHERE b.break_type = 'missing_at_provider' AND b.status = 'open'"
-            " AND m.item_id = b.item_id"
-        )
-    return {"matched": result.matches.height, "returned": result.returns.height, "breaks": opened}
+        conn.execute("CREATE TEMP TABLE _suggestions (line_id bigint, item_id text, confidence int, rule text)"
+                     " ON COMMIT DROP")
+        copy_in(conn, "_suggestions", result.suggestions, ["line_id", "item_id", "confidence", "rule"])
+        suggested = conn.execute(
+            "INSERT INTO recon.suggestions (line_id, item_id, confidence, rule)"
+            " SELECT line_id, item_id, confidence, rule FROM _suggestions"
+            " ON CONFLICT (line_id, item_id) DO NOTHING"
+        ).rowcount
+        # A break that this pass answers (its item or line now matched) closes itself, audited.
+        closed = recon_breaks.close_answered_breaks(conn)
+    counts = {"matched": result.matches.height, "returned": result.returns.height, "breaks": opened}
+    by_rule = dict(result.matches.group_by("rule").len().iter_rows()) if result.matches.height else {}
+    extra = {"by_rule": by_rule, "fees": fees, "suggested": suggested, "breaks_closed": closed}
+    counts.update({k: v for k, v in extra.items() if v})
+    return counts
+
+
+def _with_charges_minor(lines: "pl.DataFrame") -> "pl.DataFrame":
+    """The bank's charges text as minor units of the line's currency (null when absent or inexact)."""
+    from payouts.statements.model import with_amount_minor
+
+    charges = with_amount_minor(lines.select("line_id", "currency", amount="charges")).select(
+        "line_id", charges_minor="amount_minor")
+    return lines.drop("charges").join(charges, on="line_id", how="left")
 
 
 def flag_missing(conn: psycopg.Connection, after_days: int = settings.MISSING_AFTER_DAYS) -> int:
