@@ -1,0 +1,197 @@
+"""`make bench`: every benchmark behind one command; JSON in bench/results/, a table on stdout.
+
+The headline is a full payout run (snapshot -> checks -> routing -> submission at
+50 ms simulated latency per request -> statements -> reconciliation) through the
+Airflow DAGs, at each size of BENCH_SIZES (default 10000,100000,1000000), each on
+a fresh embedded warehouse. Next to it, a naive payer (one payout per request,
+one after another) measured on a sample and extrapolated. Then the component
+benchmarks (row checks, screening, matching, parsing, seed, gate, sandbox).
+
+    make bench                                   # everything
+    BENCH_SIZES=10000,100000 make bench          # smaller headline
+    BENCH_ONLY=full make bench                   # only the headline
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PYTHON = sys.executable
+LATENCY_MS = 50
+
+# The budget per stage for a million payouts, in seconds (what each stage may take).
+BUDGET_1M = {
+    "snapshot": 15, "quality_gate": 15, "checks": 60, "routing": 5, "submit": 60,
+    "statements": 60, "match_post": 20, "airflow_overhead": 30,
+}
+
+COMPONENTS = [
+    ("row_checks", ["bench/row_checks_bench.py"]),
+    ("sanctions", ["bench/sanctions_bench.py"]),
+    ("matching", ["bench/match_bench.py"]),
+    ("parse_camt", ["bench/parse_camt.py", "200000"]),
+    ("sandbox", ["bench/sandbox_throughput.py"]),
+    ("gate", ["bench/gate_bench.py"]),
+    ("seed", ["bench/seed_bench.py"]),
+]
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PAYOUTS_WAREHOUSE_URL", None)
+    env.pop("PAYOUTS_SANDBOX_URL", None)
+    env.update({
+        "PAYOUTS_DATA_DIR": str(data_dir),
+        "PAYOUTS_SANDBOX_LATENCY_MS": str(LATENCY_MS),
+        "PYTHONPATH": str(ROOT / "plugins"),
+    })
+    return env
+
+
+def full_run(recipients: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{recipients}-") as tmp:
+        summary_path = Path(tmp) / "summary.json"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [PYTHON, "-m", "payouts.cli", "run", "--recipients", str(recipients), "--summary", str(summary_path)],
+            env=_env(Path(tmp)), cwd=ROOT, capture_output=True, text=True,
+        )
+        wall = time.perf_counter() - started
+        peak_kib = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        if proc.returncode != 0:
+            return {"recipients": recipients, "error": proc.stderr[-2000:], "wall_s": round(wall, 1)}
+        summary = json.loads(summary_path.read_text())
+    timings = summary["timings_s"]
+    seed_s = timings.get("cli.seed", 0.0)
+    run_s = summary["total_s"] - seed_s
+    paid = sum(n for s, n in summary["items"]["by_status"].items() if s in ("accepted", "settled", "returned"))
+    return {
+        "recipients": recipients,
+        "items": summary["items"]["total"],
+        "paid": paid,
+        "seed_s": seed_s,
+        "run_s": round(run_s, 1),
+        "payouts_per_s": round(paid / run_s, 1) if run_s else None,
+        "peak_rss_mib": round(peak_kib / 1024, 1),
+        "timings_s": timings,
+        "reconciliation": summary["reconciliation"],
+    }
+
+
+def naive_baseline(sample: int = 200) -> dict:
+    """One payout per request, one after another, against the same sandbox at 50 ms."""
+    sys.path.insert(0, str(ROOT / "plugins"))
+    import asyncio
+
+    import httpx
+
+    from payouts.providers.base import Creditor, Payment
+    from payouts.providers.http_client import SandboxProvider
+    from payouts.providers.sandbox.process import start_sandbox
+
+    with tempfile.TemporaryDirectory() as tmp, start_sandbox(Path(tmp), latency_ms=LATENCY_MS) as sandbox:
+        provider = SandboxProvider(sandbox.url)
+
+        async def pay_one_by_one() -> float:
+            async with httpx.AsyncClient() as client:
+                start = time.perf_counter()
+                for n in range(sample):
+                    await provider.submit_batch(client, "sepa_credit", [Payment(
+                        f"naive-{n}", f"NAIVE{n:011d}", 1000 + n, "EUR",
+                        Creditor(name=f"Payee {n}", country="DE", iban="DE89370400440532013000"))])
+                return time.perf_counter() - start
+
+        seconds = asyncio.run(pay_one_by_one())
+    per_payout = seconds / sample
+    return {"sample": sample, "seconds": round(seconds, 2), "per_payout_s": round(per_payout, 4),
+            "extrapolated_s": {str(n): round(per_payout * n, 0) for n in (10_000, 100_000, 1_000_000)},
+            "label": "extrapolated from the sample"}
+
+
+def stage_view(timings: dict) -> dict:
+    """Map the run's timings onto the budget's stages."""
+    t = {k.split(".", 1)[1] if "." in k else k: v for k, v in timings.items()}
+    tasks = sum(t.get(k, 0) for k in ("snapshot", "quality_gate", "checks", "approval", "routing", "submit",
+                                       "resolve"))
+    dags = t.get("payout_run", 0) + t.get("fetch_statements", 0) + t.get("reconcile_statements", 0)
+    recon = t.get("parse_load", 0) + t.get("match_post", 0)
+    return {
+        "snapshot": t.get("snapshot"), "quality_gate": t.get("quality_gate"), "checks": t.get("checks"),
+        "routing": t.get("routing"), "submit": t.get("submit"),
+        "statements": round(t.get("provider_days", 0) + t.get("fetch_statements", 0) + t.get("parse_load", 0), 1),
+        "match_post": t.get("match_post"),
+        "airflow_overhead": round(max(dags - tasks - recon - t.get("fetch_statements", 0), 0), 1),
+    }
+
+
+def main() -> int:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    only = os.environ.get("BENCH_ONLY")
+    sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "10000,100000,1000000").split(",") if s]
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    report: dict = {"when": stamp, "machine": os.uname().nodename, "cpus": os.cpu_count()}
+    if only in (None, "full"):
+        report["full_runs"] = []
+        for n in sizes:
+            print(f"full run at {n:,} recipients ...", file=sys.stderr, flush=True)
+            report["full_runs"].append(full_run(n))
+        print("naive baseline ...", file=sys.stderr, flush=True)
+        report["naive_baseline"] = naive_baseline()
+    if only in (None, "components"):
+        report["components"] = {}
+        for name, cmd in COMPONENTS:
+            print(f"component {name} ...", file=sys.stderr, flush=True)
+            started = time.perf_counter()
+            proc = subprocess.run([PYTHON, *cmd], cwd=ROOT, capture_output=True, text=True,
+                                  env=dict(os.environ, PYTHONPATH=str(ROOT / "plugins")))
+            report["components"][name] = {"exit": proc.returncode, "wall_s": round(time.perf_counter() - started, 1),
+                                          "output": proc.stdout[-3000:] + proc.stderr[-1000:]}
+    out = RESULTS / f"bench-{stamp}.json"
+    out.write_text(json.dumps(report, indent=2))
+    print_table(report)
+    print(f"\nresults: {out}")
+    return 0
+
+
+def print_table(report: dict) -> None:
+    runs = report.get("full_runs", [])
+    if runs:
+        print(f"\n{'recipients':>12} {'seed s':>8} {'run s':>8} {'payouts/s':>10} {'peak MiB':>9}")
+        for r in runs:
+            if "error" in r:
+                print(f"{r['recipients']:>12,} failed: {r['error'][:200]}")
+                continue
+            print(f"{r['recipients']:>12,} {r['seed_s']:>8.1f} {r['run_s']:>8.1f} {r['payouts_per_s']:>10,.0f}"
+                  f" {r['peak_rss_mib']:>9,.0f}")
+        for r in runs:
+            if "error" in r:
+                continue
+            view = stage_view(r["timings_s"])
+            print(f"\nstages at {r['recipients']:,} (budget is for 1,000,000):")
+            for stage, budget in BUDGET_1M.items():
+                got = view.get(stage)
+                print(f"  {stage:<18}{'' if got is None else f'{got:8.1f}'}   budget {budget:>4} s")
+        base = report.get("naive_baseline")
+        if base:
+            print(f"\nnaive payer ({base['label']}, {base['sample']} payouts measured):")
+            for n, s in base["extrapolated_s"].items():
+                print(f"  {int(n):>12,} payouts  ~{s:,.0f} s")
+    for name, comp in report.get("components", {}).items():
+        tail = [line for line in comp["output"].strip().splitlines() if line.strip()][-6:]
+        print(f"\n[{name}] exit {comp['exit']}, {comp['wall_s']} s")
+        for line in tail:
+            print(f"  {line}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
