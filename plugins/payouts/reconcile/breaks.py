@@ -1,0 +1,205 @@
+"""The life of a break and of a suggestion: closing, resolving, confirming, each audited.
+
+A break that a later statement answers closes itself; a person resolves the
+rest with a note. Every change to a break is a row in recon.break_audit with
+who, why and the break before and after. Arbitrary-amount postings (fees) live
+here too, keyed by transaction id like every posting, so a re-run adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+
+from payouts import items, ledger
+from payouts.reconcile.rules import CONFIRMED_SUGGESTION_RULE, SELF_CLOSING_BREAKS
+
+# kind -> (debit account, credit account) for postings whose amount is not the item's.
+AMOUNT_POSTINGS: dict[str, tuple[str, str]] = {
+    "fee": ("fees", "cash"),   # a provider charge on top of a payout
+}
+
+SYSTEM = "reconciliation"   # who closes a break that a later statement answered
+
+
+class BreakError(ValueError):
+    """A break or suggestion that cannot be changed as asked (unknown, or already decided)."""
+
+
+def post_amounts(conn: psycopg.Connection, kind: str, selection: str, params: dict | None = None) -> int:
+    """Post `kind` for every (item_id, currency, amount_minor) row that `selection` returns.
+
+    One transaction '<kind>:<item_id>' per item; a transaction id posted before adds nothing.
+    `selection` is SQL written in this package; values come in through `params`.
+    """
+    debit, credit = AMOUNT_POSTINGS[kind]
+    query = f"""
+        WITH picked AS (
+            SELECT s.item_id, s.currency, s.amount_minor
+            FROM ({selection}) AS s (item_id, currency, amount_minor)
+            WHERE s.amount_minor > 0
+        ), txn AS (
+            INSERT INTO ledger.transactions (txn_id, kind)
+            SELECT %(__kind)s || ':' || item_id, %(__kind)s FROM picked
+            ON CONFLICT (txn_id) DO NOTHING
+            RETURNING txn_id
+        ), legs AS (
+            INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor)
+            SELECT t.txn_id, leg.account, NULL, p.currency, leg.sign * p.amount_minor
+            FROM txn t
+            JOIN picked p ON t.txn_id = %(__kind)s || ':' || p.item_id
+            CROSS JOIN (VALUES (%(__debit)s, 1), (%(__credit)s, -1)) AS leg(account, sign)
+            RETURNING 1
+        )
+        SELECT count(*) / 2 FROM legs
+    """
+    bound = dict(params or {}, __kind=kind, __debit=debit, __credit=credit)
+    return int(conn.execute(query, bound).fetchone()[0])
+
+
+def close_answered_breaks(conn: psycopg.Connection, who: str = SYSTEM) -> int:
+    """Close every open break that a match now answers, with an audit row each.
+
+    missing_at_provider: its item is matched. unexpected_at_provider, amount_mismatch,
+    currency_mismatch: its line is matched (a batch, a fee, a quote that came later, a
+    confirmed suggestion).
+    """
+    return int(conn.execute(
+        """
+        WITH target AS (
+            SELECT b.*, m.line_id AS by_line, m.rule AS by_rule
+            FROM recon.breaks b
+            CROSS JOIN LATERAL (
+                SELECT m.line_id, m.rule FROM recon.matches m
+                WHERE (b.break_type = 'missing_at_provider' AND m.item_id = b.item_id)
+                   OR (b.break_type <> 'missing_at_provider' AND m.line_id = b.line_id)
+                ORDER BY m.matched_at, m.line_id LIMIT 1
+            ) m
+            WHERE b.status = 'open' AND b.break_type = ANY(%(types)s)
+            FOR UPDATE OF b
+        ), closed AS (
+            UPDATE recon.breaks b SET status = 'resolved', resolved_at = now(),
+                   resolution = format('resolved by a later statement line: line %%s matched by rule %%s',
+                                       t.by_line, t.by_rule)
+            FROM target t WHERE b.break_id = t.break_id
+            RETURNING b.*
+        ), audit AS (
+            INSERT INTO recon.break_audit (break_id, action, who, note, before, after)
+            SELECT c.break_id, 'auto_resolved', %(who)s, c.resolution,
+                   to_jsonb(t) - 'by_line' - 'by_rule', to_jsonb(c)
+            FROM closed c JOIN target t USING (break_id)
+            RETURNING 1
+        )
+        SELECT count(*) FROM audit
+        """,
+        {"types": sorted(SELF_CLOSING_BREAKS), "who": who},
+    ).fetchone()[0])
+
+
+def resolve_break(conn: psycopg.Connection, break_id: int, who: str, note: str) -> dict:
+    """A person resolves an open break with a note; refused if it is unknown or already resolved."""
+    if not who or not who.strip():
+        raise BreakError("a break is resolved by someone: `who` is required")
+    if not note or not note.strip():
+        raise BreakError("a break is resolved with a note saying why")
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT to_jsonb(b), b.status, b.resolved_at, b.resolution FROM recon.breaks b"
+            " WHERE b.break_id = %s FOR UPDATE", (break_id,)
+        ).fetchone()
+        if row is None:
+            raise BreakError(f"break {break_id} does not exist")
+        before, status, resolved_at, resolution = row
+        if status != "open":
+            by = conn.execute(
+                "SELECT who FROM recon.break_audit WHERE break_id = %s ORDER BY at DESC, audit_id DESC LIMIT 1",
+                (break_id,),
+            ).fetchone()
+            raise BreakError(
+                f"break {break_id} was already resolved at {resolved_at:%Y-%m-%d %H:%M:%S}"
+                f"{' by ' + by[0] if by else ''} ({resolution}); it cannot be resolved again"
+            )
+        after = conn.execute(
+            "UPDATE recon.breaks b SET status = 'resolved', resolved_at = now(), resolution = %s"
+            " WHERE b.break_id = %s RETURNING to_jsonb(b)", (note.strip(), break_id),
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO recon.break_audit (break_id, action, who, note, before, after)"
+            " VALUES (%s, 'resolved', %s, %s, %s, %s)",
+            (break_id, who, note.strip(), json.dumps(before), json.dumps(after)),
+        )
+    return after
+
+
+def confirm_suggestion(conn: psycopg.Connection, suggestion_id: int, who: str) -> dict:
+    """A person confirms a suggestion: the match, the settlement, and the breaks it answers close.
+
+    Refused when the suggestion is not open, or its line or item was matched since. Other open
+    suggestions for the same line or item are rejected as superseded. When the line debited more
+    than the item, the difference is posted as a fee.
+    """
+    if not who or not who.strip():
+        raise BreakError("a suggestion is confirmed by someone: `who` is required")
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT s.line_id, s.item_id, s.status, s.decided_by, l.amount_minor, l.currency, l.status,"
+            " i.amount_minor, i.currency, i.status"
+            " FROM recon.suggestions s JOIN recon.statement_lines l USING (line_id)"
+            " JOIN payouts.payout_items i ON i.item_id = s.item_id"
+            " WHERE s.suggestion_id = %s FOR UPDATE OF s, i", (suggestion_id,),
+        ).fetchone()
+        if row is None:
+            raise BreakError(f"suggestion {suggestion_id} does not exist")
+        line_id, item_id, status, decided_by, line_amount, line_ccy, line_status, item_amount, item_ccy, \
+            item_status = row
+        if status != "open":
+            raise BreakError(f"suggestion {suggestion_id} was already {status} by {decided_by}")
+        if line_status != "booked":
+            raise BreakError(f"suggestion {suggestion_id}: line {line_id} is not booked")
+        taken = conn.execute(
+            "SELECT rule, line_id, item_id FROM recon.matches WHERE line_id = %s OR item_id = %s LIMIT 1",
+            (line_id, item_id),
+        ).fetchone()
+        if taken:
+            raise BreakError(f"suggestion {suggestion_id}: line {taken[1]} / item {taken[2]} was matched"
+                             f" already (rule {taken[0]})")
+        if item_status != "accepted":
+            raise BreakError(f"suggestion {suggestion_id}: item {item_id} is {item_status}, not accepted")
+        conn.execute("INSERT INTO recon.matches (line_id, item_id, rule) VALUES (%s, %s, %s)",
+                     (line_id, item_id, CONFIRMED_SUGGESTION_RULE))
+        ledger.post_transfers(conn, "settle", "SELECT %(item)s::varchar", {"item": item_id})
+        items.move_items(conn, "SELECT %(item)s::varchar", "settled", {"item": item_id},
+                         detail=f"suggestion {suggestion_id} confirmed by {who}")
+        fee = abs(line_amount) - item_amount
+        if line_ccy == item_ccy and fee > 0:
+            post_amounts(conn, "fee", "SELECT %(item)s::varchar, %(ccy)s::text, %(fee)s::bigint",
+                         {"item": item_id, "ccy": item_ccy, "fee": fee})
+        conn.execute(
+            "UPDATE recon.suggestions SET status = 'confirmed', decided_by = %s, decided_at = now()"
+            " WHERE suggestion_id = %s", (who, suggestion_id),
+        )
+        conn.execute(
+            "UPDATE recon.suggestions SET status = 'rejected', decided_by = %s, decided_at = now(),"
+            " note = %s WHERE status = 'open' AND (line_id = %s OR item_id = %s)",
+            (who, f"superseded by suggestion {suggestion_id}", line_id, item_id),
+        )
+        closed = close_answered_breaks(conn, who=who)
+    return {"suggestion_id": suggestion_id, "line_id": line_id, "item_id": item_id, "breaks_closed": closed}
+
+
+def reject_suggestion(conn: psycopg.Connection, suggestion_id: int, who: str, note: str | None = None) -> None:
+    """A person rejects a suggestion; who and why are kept on it."""
+    if not who or not who.strip():
+        raise BreakError("a suggestion is rejected by someone: `who` is required")
+    with conn.transaction():
+        row = conn.execute("SELECT status, decided_by FROM recon.suggestions WHERE suggestion_id = %s FOR UPDATE",
+                           (suggestion_id,)).fetchone()
+        if row is None:
+            raise BreakError(f"suggestion {suggestion_id} does not exist")
+        if row[0] != "open":
+            raise BreakError(f"suggestion {suggestion_id} was already {row[0]} by {row[1]}")
+        conn.execute(
+            "UPDATE recon.suggestions SET status = 'rejected', decided_by = %s, decided_at = now(), note = %s"
+            " WHERE suggestion_id = %s", (who, note, suggestion_id),
+        )
