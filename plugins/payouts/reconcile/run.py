@@ -103,11 +103,13 @@ def load_file(conn: psycopg.Connection, path: str, provider_name: str = PROVIDER
             "CREATE TEMP TABLE _lines (account text, statement_id text, entry_ref text, position int,"
             " booking_date date, value_date date, amount_minor bigint, currency text, status text,"
             " end_to_end_id text, counterparty_name text, counterparty_account text,"
-            " remittance_info text, return_reason text, line_class text) ON COMMIT DROP"
+            " remittance_info text, return_reason text, charges text, is_batch boolean, line_class text)"
+            " ON COMMIT DROP"
         )
         columns = [c for c in ("account", "statement_id", "entry_ref", "position", "booking_date", "value_date",
                                "amount_minor", "currency", "status", "end_to_end_id", "counterparty_name",
-                               "counterparty_account", "remittance_info", "return_reason", "line_class")
+                               "counterparty_account", "remittance_info", "return_reason", "charges",
+                               "is_batch", "line_class")
                    if c in LINE_COLUMNS or c == "line_class"]
         copy_in(conn, "_lines", lines, columns)
         added = conn.execute(
@@ -173,6 +175,8 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
             "SELECT l.line_id, l.end_to_end_id, l.amount_minor, l.currency, l.return_reason, l.status,"
             " l.charges, l.counterparty_name, l.booking_date, l.value_date, l.entry_ref, l.remittance_info"
             " FROM recon.statement_lines l WHERE l.status = 'booked'"
+            # Funding, fees and interest without a payout reference are classified, not unexpected.
+            " AND NOT (l.line_class IN ('funding', 'fee', 'interest') AND l.end_to_end_id IS NULL)"
             " AND NOT EXISTS (SELECT 1 FROM recon.matches m WHERE m.line_id = l.line_id)"
             " AND NOT EXISTS (SELECT 1 FROM recon.breaks b WHERE b.line_id = l.line_id AND NOT (b.status = 'open'"
             "   AND b.break_type IN ('unexpected_at_provider', 'amount_mismatch', 'currency_mismatch')))",
@@ -298,7 +302,7 @@ def run_reconciliation_summary(conn: psycopg.Connection, run_id: str) -> dict:
     """Matched items and open breaks by type, for one payout run's items and unexpected lines."""
     matched = conn.execute(
         "SELECT count(DISTINCT m.item_id) FROM recon.matches m JOIN payouts.payout_items i USING (item_id)"
-        " WHERE i.run_id = %s AND m.rule = 'exact_end_to_end'", (run_id,)
+        " WHERE i.run_id = %s AND m.rule <> 'return_end_to_end'", (run_id,)
     ).fetchone()[0]
     breaks = dict(conn.execute(
         "SELECT break_type, count(*) FROM recon.breaks b WHERE b.status = 'open' AND"
