@@ -8,6 +8,9 @@ from typing import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def server_url() -> str | None:

@@ -100,7 +100,7 @@ def approve(run_id: str, approver: str = "auto", policy: str = "auto-approve bel
 def plan(run_id: str) -> dict[str, list[dict]]:
     url, conn = _connect()
     with payout_run.stage(url, run_id, "routing"), conn:
-        return payout_run.route_and_plan(conn, run_id)
+        return payout_run.route_and_plan(conn, run_id, quote=provider().fx_quotes)
 
 
 def submit(batch: dict) -> dict:

@@ -10,16 +10,31 @@ from __future__ import annotations
 
 import psycopg
 
-# kind -> (debit account, credit account). Liabilities are credit-normal:
-# debiting 'payable' lowers what is owed, crediting 'reserved' freezes it.
-TRANSFERS: dict[str, tuple[str, str]] = {
-    "reserve": ("payable", "reserved"),    # snapshot: freeze what a run will pay
-    "release": ("reserved", "payable"),    # final rejection or cancellation: owed again
-    "send": ("reserved", "clearing"),      # accepted by the provider
-    "unsend": ("clearing", "payable"),     # rejected after acceptance (late answer)
-    "settle": ("clearing", "cash"),        # seen debited on a provider statement
-    "return": ("cash", "payable"),         # came back after settlement: owed again
-    "return_unsettled": ("clearing", "payable"),  # came back before its debit was seen
+# kind -> legs (account, sign, side, fx_only). A debit is +, a credit -. `side`
+# says which amount a leg carries: 'owed' (the item's amount in the currency the
+# platform owes) or 'paid' (what the provider paid out, in the payee's currency;
+# the same as owed unless the item was converted). Legs marked fx_only are
+# posted only for converted items: each currency side balances on its own
+# through the fx_position account. Liabilities are credit-normal.
+Leg = tuple[str, int, str, bool]
+TRANSFERS: dict[str, list[Leg]] = {
+    # snapshot: freeze what a run will pay
+    "reserve": [("payable", 1, "owed", False), ("reserved", -1, "owed", False)],
+    # final rejection or cancellation: owed again
+    "release": [("reserved", 1, "owed", False), ("payable", -1, "owed", False)],
+    # accepted by the provider
+    "send": [("reserved", 1, "owed", False), ("clearing", -1, "owed", False)],
+    # a converted payment: the owed currency leaves clearing, the paid currency enters it
+    "fx": [("clearing", 1, "owed", True), ("fx_position", -1, "owed", True),
+           ("fx_position", 1, "paid", True), ("clearing", -1, "paid", True)],
+    # seen debited on a provider statement
+    "settle": [("clearing", 1, "paid", False), ("cash", -1, "paid", False)],
+    # came back after settlement: owed again (converted back at the quoted amounts)
+    "return": [("cash", 1, "paid", False), ("fx_position", -1, "paid", True),
+               ("fx_position", 1, "owed", True), ("payable", -1, "owed", False)],
+    # came back before its debit was seen
+    "return_unsettled": [("clearing", 1, "paid", False), ("fx_position", -1, "paid", True),
+                         ("fx_position", 1, "owed", True), ("payable", -1, "owed", False)],
 }
 
 
@@ -29,12 +44,23 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
     `selection` is SQL written in this package, never user text; its values
     come in through `params`. Returns the number of transactions posted now.
     """
-    debit, credit = TRANSFERS[kind]
+    legs = TRANSFERS[kind]
+    values = ", ".join(
+        f"(%(__a{i})s, {sign}, %(__s{i})s, {str(fx_only).lower()})" for i, (_, sign, _, fx_only) in enumerate(legs)
+    )
+    leg_params = {}
+    for i, (account, _, side, _) in enumerate(legs):
+        leg_params[f"__a{i}"] = account
+        leg_params[f"__s{i}"] = side
+    fx_kind = all(fx_only for *_, fx_only in legs)
     query = f"""
         WITH picked AS (
-            SELECT i.item_id, i.recipient_id, i.currency, i.amount_minor
+            SELECT i.item_id, i.recipient_id, i.currency, i.amount_minor,
+                   COALESCE(i.paid_currency, i.currency) AS paid_currency,
+                   COALESCE(i.paid_amount_minor, i.amount_minor) AS paid_amount_minor,
+                   i.paid_currency IS NOT NULL AS converted
             FROM payouts.payout_items i
-            WHERE i.item_id IN ({selection})
+            WHERE i.item_id IN ({selection}) {"AND i.paid_currency IS NOT NULL" if fx_kind else ""}
         ), txn AS (
             INSERT INTO ledger.transactions (txn_id, kind)
             SELECT %(__kind)s || ':' || item_id, %(__kind)s FROM picked
@@ -42,15 +68,18 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
             RETURNING txn_id
         ), legs AS (
             INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor)
-            SELECT t.txn_id, leg.account, p.recipient_id, p.currency, leg.sign * p.amount_minor
+            SELECT t.txn_id, leg.account, p.recipient_id,
+                   CASE leg.side WHEN 'paid' THEN p.paid_currency ELSE p.currency END,
+                   leg.sign * CASE leg.side WHEN 'paid' THEN p.paid_amount_minor ELSE p.amount_minor END
             FROM txn t
             JOIN picked p ON t.txn_id = %(__kind)s || ':' || p.item_id
-            CROSS JOIN (VALUES (%(__debit)s, 1), (%(__credit)s, -1)) AS leg(account, sign)
-            RETURNING 1
+            CROSS JOIN (VALUES {values}) AS leg(account, sign, side, fx_only)
+            WHERE p.converted OR NOT leg.fx_only
+            RETURNING txn_id
         )
-        SELECT count(*) / 2 FROM legs
+        SELECT count(DISTINCT txn_id) FROM legs
     """
-    bound = dict(params or {}, __kind=kind, __debit=debit, __credit=credit)
+    bound = dict(params or {}, __kind=kind, **leg_params)
     return int(conn.execute(query, bound).fetchone()[0])
 
 

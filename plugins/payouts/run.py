@@ -144,9 +144,13 @@ def approve(conn: psycopg.Connection, run_id: str, decided_by: str, policy: str)
         )
 
 
-def route_and_plan(conn: psycopg.Connection, run_id: str, batch_size: int = settings.BATCH_SIZE) -> dict[str, list[dict]]:
+def route_and_plan(conn: psycopg.Connection, run_id: str, batch_size: int = settings.BATCH_SIZE,
+                   quote=None) -> dict[str, list[dict]]:
     """Choose each approved item's rail, number the batches, and return descriptors per rail.
 
+    Items owed in one currency and paid in another (the payee's payout
+    currency) are routed by the currency paid, and `quote(requests)` gets
+    their firm FX quotes first; without it they stay owed-currency payments.
     Idempotent: batches already planned for the run are returned as they are.
     """
     import polars as pl
@@ -156,10 +160,12 @@ def route_and_plan(conn: psycopg.Connection, run_id: str, batch_size: int = sett
             "SELECT count(*) FROM payouts.batches WHERE run_id = %s", (run_id,)
         ).fetchone()[0]
         if not planned:
+            if quote is not None:
+                convert(conn, run_id, quote)
             frame = copy_out(
                 conn,
-                "SELECT i.item_id, r.dest_kind, i.currency, r.country FROM payouts.payout_items i"
-                " JOIN payouts.recipients r USING (recipient_id)"
+                "SELECT i.item_id, r.dest_kind, COALESCE(i.paid_currency, i.currency) AS currency, r.country"
+                " FROM payouts.payout_items i JOIN payouts.recipients r USING (recipient_id)"
                 " WHERE i.run_id = %(run_id)s AND i.status = 'approved' AND i.rail IS NULL",
                 {"run_id": run_id},
             )
@@ -193,6 +199,35 @@ def route_and_plan(conn: psycopg.Connection, run_id: str, batch_size: int = sett
         plan[rail].append({"run_id": run_id, "rail": rail, "batch_no": batch_no,
                            "first_item": first, "last_item": last, "item_count": count})
     return plan
+
+
+def convert(conn: psycopg.Connection, run_id: str, quote) -> int:
+    """Quote and record the conversion of every approved item whose payee is paid in another currency."""
+    import polars as pl
+
+    wanted = conn.execute(
+        "SELECT i.item_id, i.currency, r.payout_currency, i.amount_minor FROM payouts.payout_items i"
+        " JOIN payouts.recipients r USING (recipient_id) WHERE i.run_id = %s AND i.status = 'approved'"
+        " AND i.paid_currency IS NULL AND r.payout_currency IS NOT NULL AND r.payout_currency <> i.currency",
+        (run_id,),
+    ).fetchall()
+    if not wanted:
+        return 0
+    answers = quote([(item, src, dst, int(amount)) for item, src, dst, amount in wanted])
+    frame = pl.DataFrame(answers).select(
+        item_id="ref", from_currency="from", to_currency="to", rate="rate", fee_minor="fee_minor",
+        to_amount_minor="to_amount_minor", quote_ref="quote_id")
+    conn.execute("CREATE TEMP TABLE _quotes (item_id text, from_currency text, to_currency text, rate numeric,"
+                 " fee_minor bigint, to_amount_minor bigint, quote_ref text) ON COMMIT DROP")
+    copy_in(conn, "_quotes", frame)
+    conn.execute(
+        "INSERT INTO payouts.fx_quotes (item_id, from_currency, to_currency, rate, fee_minor, to_amount_minor,"
+        " quote_ref) SELECT item_id, from_currency, to_currency, rate, fee_minor, to_amount_minor, quote_ref"
+        " FROM _quotes ON CONFLICT (item_id) DO NOTHING")
+    return conn.execute(
+        "UPDATE payouts.payout_items i SET paid_currency = q.to_currency, paid_amount_minor = q.to_amount_minor,"
+        " updated_at = now() FROM payouts.fx_quotes q WHERE q.item_id = i.item_id AND i.run_id = %s"
+        " AND i.paid_currency IS NULL AND q.to_amount_minor > 0", (run_id,)).rowcount
 
 
 def set_execution_dates(conn: psycopg.Connection, run_id: str) -> None:

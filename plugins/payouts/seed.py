@@ -834,6 +834,28 @@ def _fx_ratio(currency: str) -> tuple[int, int]:
     return ratio.numerator, ratio.denominator
 
 
+# Share of payees in non-euro IBAN countries whom the platform owes in euros but pays in
+# their own currency (a converted payout: the provider quotes the rate).
+CONVERTED_SHARE = 0.03
+
+
+def with_payout_currencies(recipients: "pl.DataFrame", seed: int) -> "pl.DataFrame":
+    """Mark a deterministic share of non-euro IBAN payees as owed in EUR and paid in their currency."""
+    import polars as pl
+
+    rows = np.arange(recipients.height, dtype=np.uint64)
+    pick = _uniform(rows, seed, "converted") < CONVERTED_SHARE
+    converted = (
+        pl.Series("pick", pick)
+        & (recipients["dest_kind"] == "iban")
+        & ~recipients["currency"].is_in(["EUR", "USDC", "USDT", "BTC"])
+    )
+    return recipients.with_columns(
+        payout_currency=pl.when(converted).then(pl.col("currency")).otherwise(None),
+        currency=pl.when(converted).then(pl.lit("EUR")).otherwise(pl.col("currency")),
+    )
+
+
 def generate_earnings(recipients: "pl.DataFrame", period: str, seed: int) -> tuple["pl.DataFrame", "pl.DataFrame"]:
     """One earning per recipient for `period`: (transactions, postings) for the ledger.
 
@@ -893,7 +915,7 @@ def load(conn: "psycopg.Connection", n: int, seed: int = 42, period: str | None 
     say = progress or (lambda _msg: None)
     period = period or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     started = time.perf_counter()
-    recipients = generate_recipients(n, seed)
+    recipients = with_payout_currencies(generate_recipients(n, seed), seed)
     transactions, postings = generate_earnings(recipients, period, seed)
     say(f"generated {n:,} recipients and their {period} earnings in {time.perf_counter() - started:.1f} s")
 
@@ -901,8 +923,8 @@ def load(conn: "psycopg.Connection", n: int, seed: int = 42, period: str | None 
         fast = _skip_row_triggers(conn, recipients)
         step = time.perf_counter()
         conn.execute("CREATE TEMP TABLE seed_recipients (LIKE payouts.recipients INCLUDING DEFAULTS) ON COMMIT DROP")
-        copy_in(conn, "seed_recipients", recipients, RECIPIENT_COLUMNS)
-        cols = ", ".join(RECIPIENT_COLUMNS)
+        copy_in(conn, "seed_recipients", recipients, RECIPIENT_COLUMNS + ["payout_currency"])
+        cols = ", ".join(RECIPIENT_COLUMNS + ["payout_currency"])
         added = conn.execute(
             f"INSERT INTO payouts.recipients ({cols}) SELECT {cols} FROM seed_recipients "
             "ORDER BY recipient_id ON CONFLICT (recipient_id) DO NOTHING"

@@ -43,7 +43,8 @@ class BatchOutcome:
 
 
 _BATCH_ITEMS = """
-    SELECT i.item_id, i.currency, i.amount_minor, i.status,
+    SELECT i.item_id, COALESCE(i.paid_currency, i.currency) AS currency,
+           COALESCE(i.paid_amount_minor, i.amount_minor) AS amount_minor, i.status,
            r.name, r.country, r.iban, r.bic, r.account_number, r.routing_code, r.wallet_address, r.network
     FROM payouts.payout_items i JOIN payouts.recipients r USING (recipient_id)
     WHERE i.run_id = %(run_id)s AND i.rail = %(rail)s AND i.batch_no = %(batch_no)s
@@ -246,6 +247,7 @@ def record_results(conn: psycopg.Connection, rail: str, results: list[PaymentRes
         items.move_items(conn, "SELECT item_id FROM _answers WHERE status = 'accepted'", "accepted",
                          detail=f"accepted on {rail}")
         ledger.post_transfers(conn, "send", "SELECT item_id FROM _answers WHERE status = 'accepted'")
+        ledger.post_transfers(conn, "fx", "SELECT item_id FROM _answers WHERE status = 'accepted'")
         for code, in conn.execute("SELECT DISTINCT reason_code FROM _answers WHERE status = 'rejected'").fetchall():
             _apply_rejection(conn, rail, code)
         ledger.post_transfers(

@@ -207,3 +207,19 @@ def test_provider_statements_add_up_and_have_no_gaps(two_runs):
     assert issues == []
     assert statements[0] > 0 and statements[1] is True
     assert quarantined == []
+
+
+def test_converted_payouts_are_quoted_paid_and_settled_in_the_payees_currency(two_runs):
+    url, _, _ = two_runs
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT i.status, i.currency, i.paid_currency, q.rate IS NOT NULL FROM payouts.payout_items i"
+            " LEFT JOIN payouts.fx_quotes q USING (item_id) WHERE i.paid_currency IS NOT NULL").fetchall()
+        fx_position = dict(conn.execute(
+            "SELECT currency, sum(amount_minor) FROM ledger.postings WHERE account = 'fx_position'"
+            " GROUP BY 1").fetchall())
+    assert rows, "the seed has payees paid in another currency than the one owed"
+    assert all(cur == "EUR" and paid != "EUR" and quoted for _, cur, paid, quoted in rows)
+    assert {status for status, *_ in rows} <= {"settled", "returned", "held", "rejected", "accepted"}
+    assert any(status == "settled" for status, *_ in rows)
+    assert fx_position["EUR"] < 0 and all(v > 0 for c, v in fx_position.items() if c != "EUR")

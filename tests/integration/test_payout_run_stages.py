@@ -339,3 +339,43 @@ def test_kill_switch_cancels_what_is_queued_and_funding_pauses_the_rail(fresh, s
                                 " AND lifted_at IS NULL").fetchone()
     assert got[f"T-US-1-{tag}"][0] == "held" and got[f"T-US-1-{tag}"][2] == ["RAIL_PAUSED_FUNDING"]
     assert stop[0] == "funding" and "prefunded balance" in stop[1]
+
+
+def test_a_payout_owed_in_euros_and_paid_in_zloty_is_quoted_converted_and_balanced(fresh, sandbox):
+    url, tag = fresh
+    provider = SandboxProvider(sandbox.url)
+    rid = f"T-PL-{tag}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO payouts.recipients (recipient_id, name, country, currency, payout_currency, dest_kind, iban)"
+            " VALUES (%s, 'Zofia Nowak', 'PL', 'EUR', 'PLN', 'iban', 'PL61109010140000071219812874')", (rid,))
+        conn.execute("INSERT INTO ledger.transactions (txn_id, kind) VALUES (%s, 'earning')", (f"earn:x:{rid}",))
+        conn.execute(
+            "INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor) VALUES"
+            " (%s, 'earnings', %s, 'EUR', 10000), (%s, 'payable', %s, 'EUR', -10000)",
+            (f"earn:x:{rid}", rid, f"earn:x:{rid}", rid))
+        run_id = payout_run.open_run(conn, f"dag-run-{tag}", "test")
+        payout_run.snapshot(conn, run_id)
+        payout_run.check_items(conn, run_id)
+        payout_run.approve(conn, run_id, "tester", "test")
+        plan = payout_run.route_and_plan(conn, run_id, batch_size=10, quote=provider.fx_quotes)
+        item = conn.execute(
+            "SELECT i.item_id, i.rail, i.paid_currency, i.paid_amount_minor, q.rate, q.fee_minor"
+            " FROM payouts.payout_items i JOIN payouts.fx_quotes q USING (item_id) WHERE i.recipient_id = %s",
+            (rid,)).fetchone()
+        for b in plan["swift"]:
+            submit_batch(conn, provider, b)
+        status = conn.execute("SELECT status FROM payouts.payout_items WHERE item_id = %s", (item[0],)).fetchone()[0]
+        positions = dict(conn.execute(
+            "SELECT currency, sum(amount_minor) FROM ledger.postings WHERE account = 'fx_position'"
+            " AND txn_id = %s GROUP BY 1", (f"fx:{item[0]}",)).fetchall())
+        clearing = dict(conn.execute(
+            "SELECT currency, -sum(amount_minor) FROM ledger.postings WHERE account = 'clearing'"
+            " AND recipient_id = %s GROUP BY 1", (rid,)).fetchall())
+        assert ledger.unbalanced(conn) == []
+    assert item[1] == "swift" and item[2] == "PLN"
+    # 100.00 EUR less a 0.10 EUR fee at the quoted rate: an exact integer of grosze, rounded down.
+    assert item[3] == int((9990 * item[4]).to_integral_value(rounding="ROUND_DOWN")) and item[5] == 10
+    assert status == "accepted"
+    assert positions == {"EUR": -10000, "PLN": item[3]}
+    assert clearing == {"EUR": 0, "PLN": item[3]}  # what is in flight is the zloty the provider paid

@@ -10,8 +10,8 @@ import pytest
 from payouts.reconcile import run as recon
 from payouts.statements import parse_statement_file
 
-from conftest import FIXTURES
-from tests_support import WAREHOUSES, fresh_database
+
+from tests_support import FIXTURES, WAREHOUSES, fresh_database
 
 SAMPLE = FIXTURES / "camt" / "moov-iso20022_FI_camt_053_sample.xml.xml"
 FIVE_DECIMALS = FIXTURES / "camt" / "genkgo_camt053.v2.five.decimals.xml"

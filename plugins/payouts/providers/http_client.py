@@ -229,6 +229,19 @@ class SandboxProvider:
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/v1/health").json()
 
+    def fx_quotes(self, requests: list[tuple[str, str, str, int]]) -> list[dict]:
+        """Firm FX quotes for (ref, from, to, amount_minor): rate, fee_minor, to_amount_minor per ref."""
+        answers: list[dict] = []
+        for start in range(0, len(requests), 1000):
+            chunk = requests[start:start + 1000]
+            body = {"quotes": [{"ref": ref, "from": src, "to": dst, "amount": money.format_amount(amount, src)}
+                               for ref, src, dst, amount in chunk]}
+            for q in self._request("POST", "/v1/fx/quotes", json=body).json()["quotes"]:
+                answers.append({"ref": q["ref"], "from": q["from"], "to": q["to"], "rate": q["rate"],
+                                "quote_id": q["quote_id"], "fee_minor": money.to_minor(q["fee"], q["from"]),
+                                "to_amount_minor": money.to_minor(q["to_amount"], q["to"])})
+        return answers
+
     def available_balance(self, rail: str, currency: str) -> int:
         """Our prefunded balance on a rail in a currency, in minor units."""
         body = self._request("GET", f"/v1/balances/{rail}/{currency}").json()

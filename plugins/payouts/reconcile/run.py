@@ -194,7 +194,9 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
             "  SELECT i.item_id FROM payouts.payout_items i JOIN _e2e ON _e2e.e2e = i.item_id"
             "  UNION SELECT i.item_id FROM payouts.payout_items i WHERE i.status = 'accepted'"
             "  AND NOT EXISTS (SELECT 1 FROM recon.matches m WHERE m.item_id = i.item_id))"
-            " SELECT i.item_id, i.amount_minor, i.currency,"
+            # What the provider paid out: the converted amount for items paid in another currency.
+            " SELECT i.item_id, COALESCE(i.paid_amount_minor, i.amount_minor) AS amount_minor,"
+            " COALESCE(i.paid_currency, i.currency) AS currency,"
             " EXISTS (SELECT 1 FROM recon.matches m WHERE m.item_id = i.item_id) AS already_matched,"
             " i.status, i.run_id, i.rail, i.batch_no, r.name AS recipient_name, a.answered_at::date AS accepted_on"
             " FROM cand JOIN payouts.payout_items i USING (item_id)"

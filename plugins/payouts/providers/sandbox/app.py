@@ -258,6 +258,39 @@ def create_app(
         media = "application/xml" if name.endswith(".xml") else "text/csv"
         return FileResponse(path, media_type=media, filename=name)
 
+    @app.post("/v1/fx/quotes")
+    async def fx_quotes(request: Request) -> Response:
+        """Firm quotes: {"quotes": [{"ref", "from", "to", "amount"}]} -> rate, fee (in `from`), to_amount.
+
+        Rates are the indicative cross rate less a 0.4% spread, fixed per pair, so a
+        retried quote gives the same answer; the fee is 0.1% of the amount, at least
+        one minor unit.
+        """
+        from decimal import ROUND_DOWN, ROUND_UP, Decimal
+
+        try:
+            body = json.loads(await request.body())
+            wanted = body["quotes"]
+            answers = []
+            for q in wanted:
+                src, dst = q["from"], q["to"]
+                amount = money.to_minor(str(q["amount"]), src) if isinstance(q["amount"], str) else None
+                if amount is None or amount <= 0 or src == dst:
+                    raise ValueError(f"quote {q.get('ref')!r}: amount must be a positive decimal string"
+                                     " and the currencies must differ")
+                rate = (Decimal(money.INDICATIVE_PER_EUR[dst]) / Decimal(money.INDICATIVE_PER_EUR[src])
+                        * Decimal("0.996")).quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)
+                fee = max(1, int((Decimal(amount) * Decimal("0.001")).to_integral_value(rounding=ROUND_UP)))
+                converted = (money.to_decimal(amount - fee, src) * rate).scaleb(money.exponent(dst))
+                to_minor = int(converted.to_integral_value(rounding=ROUND_DOWN))
+                answers.append({"ref": q["ref"], "from": src, "to": dst, "rate": str(rate),
+                                "fee": money.format_amount(fee, src),
+                                "to_amount": money.format_amount(to_minor, dst),
+                                "quote_id": f"FXQ-{hashlib.blake2b(json.dumps(q, sort_keys=True).encode(), digest_size=8).hexdigest()}"})
+        except (KeyError, TypeError, ValueError, money.AmountError) as exc:
+            return JSONResponse({"detail": f"bad quote request: {exc}"}, status_code=422)
+        return JSONResponse({"quotes": answers})
+
     @app.get("/v1/balances/{rail}/{currency}")
     async def balance(rail: str, currency: str) -> dict:
         """The platform's available prefunding on a rail in a currency (decimal string)."""
