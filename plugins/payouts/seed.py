@@ -322,6 +322,8 @@ def _iban_plan(country: str) -> _IbanPlan:
             bic = str(BIC.from_bank_code(country, code))
         except Exception:  # noqa: BLE001 - not resolvable: not a bank we can name
             continue
+        if bic[4:6] != country:
+            continue  # a foreign bank's branch: real, but a person would review it; keep the seed clean
         seen.add(code)
         codes.append(code)
         bics.append(bic)
@@ -640,7 +642,7 @@ def _local(country: str, rows: np.ndarray, rank: np.ndarray, seed: int) -> tuple
             alt = np.frombuffer("".join(NZ_BRANCHES).encode(), dtype=np.uint8).reshape(len(NZ_BRANCHES), -1)[choice]
             d[np.ix_(bad, range(6))] = alt.astype(np.int64) - ASCII0
         full = (d + ASCII0).astype(np.uint8)
-        return full[:, 0:6], full
+        return full[:, 0:6], full[:, 6:]  # routing: bank + branch; account: base + suffix
     routing_options, extra, width = GENERIC_LOCAL[country]
     routing = _choose(rows, seed, f"{country}:routing", routing_options)
     if extra:

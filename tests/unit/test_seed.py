@@ -139,7 +139,7 @@ def test_local_details_are_valid(sample, recipients):
     assert all(rtn.is_valid(r) for r in us["routing_code"].head(5_000))
     assert us["account_number"].str.len_chars().min() >= 10
     nz = local.filter(pl.col("country") == "NZ")
-    assert nz.height > 0 and all(bankaccount.is_valid(a) for a in nz["account_number"])
+    assert nz.height > 0 and all(bankaccount.is_valid(r + a) for r, a in zip(nz["routing_code"], nz["account_number"]))
     mx = local.filter(pl.col("country") == "MX")
     for clabe in mx["account_number"]:
         assert len(clabe) == 18

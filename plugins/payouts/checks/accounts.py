@@ -48,7 +48,8 @@ COUNTRY_CURRENCY: dict[str, str] = {
     **{c: "EUR" for c in "AT BE HR CY EE FI FR DE GR IE IT LV LT LU MT NL PT SK SI ES "
                          "AD MC SM VA ME XK".split()},
     "BG": "BGN", "CZ": "CZK", "DK": "DKK", "HU": "HUF", "PL": "PLN", "RO": "RON", "SE": "SEK",
-    "IS": "ISK", "LI": "CHF", "NO": "NOK", "CH": "CHF", "GB": "GBP", "GI": "GIP", "AL": "ALL",
+    "IS": "ISK", "LI": "CHF", "NO": "NOK", "CH": "CHF", "GB": "GBP", "GI": "GBP", "AL": "ALL",
+    "FO": "DKK", "GL": "DKK", "FK": "GBP",  # GIP and FKP are pegged 1:1 and paid in sterling
     "MD": "MDL", "MK": "MKD", "RS": "RSD", "BA": "BAM", "GE": "GEL", "UA": "UAH", "BY": "BYN",
     "AZ": "AZN", "KZ": "KZT", "TR": "TRY", "IL": "ILS", "AE": "AED", "SA": "SAR", "QA": "QAR",
     "BH": "BHD", "KW": "KWD", "JO": "JOD", "EG": "EGP", "TN": "TND", "MA": "MAD", "PK": "PKR",
@@ -243,6 +244,29 @@ LOCAL_SCHEMES: dict[str, LocalScheme] = {
     "JP": LocalScheme("Zengin bank+branch code", _digits_between(7, 7), _digits_between(7, 7)),
     "SG": LocalScheme("bank+branch code", _digits_between(7, 7), _digits_between(7, 14)),
     "NZ": LocalScheme("bank+branch number", _digits_between(6, 6), _digits_between(9, 10)),
+    # Format-level schemes (lengths of the national formats; no public check digit).
+    "KR": LocalScheme("bank code", _digits_between(3, 3), _digits_between(10, 14)),
+    "ZA": LocalScheme("universal branch code", _digits_between(6, 6), _digits_between(9, 11)),
+    "HK": LocalScheme("bank+branch code", _digits_between(6, 6), _digits_between(6, 12)),
+    "NG": LocalScheme("CBN bank code", _digits_between(3, 3), _digits_between(10, 10)),
+    "KE": LocalScheme("bank+branch code", _digits_between(5, 5), _digits_between(10, 14)),
+    "PH": LocalScheme("BRSTN", _digits_between(9, 9), _digits_between(10, 16)),
+    "ID": LocalScheme("bank+branch code", _digits_between(3, 7), _digits_between(10, 16)),
+    "TH": LocalScheme("bank+branch code", _digits_between(7, 7), _digits_between(10, 12)),
+    "MY": LocalScheme("bank SWIFT code", lambda v: (v or "").strip().upper() if re.fullmatch(
+        r"[A-Z]{4}MY[A-Z0-9]{2}", (v or "").strip().upper()) else None, _digits_between(10, 16)),
+    "CN": LocalScheme("CNAPS code", _digits_between(12, 12), _digits_between(16, 19)),
+    "CL": LocalScheme("bank code", _digits_between(3, 3), _digits_between(8, 12)),
+    "CO": LocalScheme("bank code", _digits_between(4, 4), _digits_between(10, 11)),
+    "PE": LocalScheme("bank+office code", _digits_between(6, 6), _digits_between(13, 20)),
+    "AR": LocalScheme("bank+branch code", _digits_between(7, 7), _digits_between(14, 14)),
+    "VN": LocalScheme("bank BIN", _digits_between(6, 6), _digits_between(9, 14)),
+}
+
+# Territories whose accounts carry the IBAN or local details of their country.
+TERRITORY_OF: dict[str, str] = {
+    **{t: "FR" for t in "GF GP MQ RE YT PM BL MF NC PF WF TF".split()},
+    **{t: "GB" for t in "GG JE IM".split()}, "AX": "FI",
 }
 
 
@@ -396,7 +420,8 @@ def check_accounts(df: pl.DataFrame, *, workers: int = 1) -> pl.DataFrame:
         _rsn_bic=reason_expr("BIC_INVALID", (is_iban | is_local) & pl.col("bic_norm").is_not_null()
                              & pl.col("_bic_country").is_null(), bic=pl.col("bic_norm")),
         _rsn_bic_country=reason_expr(
-            "BIC_COUNTRY_MISMATCH", bank_valid & bic_valid & (pl.col("_bic_country") != pl.col("account_country")),
+            "BIC_COUNTRY_MISMATCH", bank_valid & bic_valid
+            & (pl.col("_bic_country").replace(TERRITORY_OF) != pl.col("account_country").replace(TERRITORY_OF)),
             bic=pl.col("bic_norm"), bic_country=pl.col("_bic_country"), country=pl.col("account_country")),
         _rsn_currency=reason_expr(
             "CURRENCY_NOT_SUPPORTED_FOR_DESTINATION",

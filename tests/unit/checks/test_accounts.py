@@ -133,7 +133,9 @@ def test_bic_checks():
     ("NZ", "01-0902", "0068389-00", None),
     ("NZ", "01-0902", "0068388-00", "ACCOUNT_NUMBER_INVALID"),  # stdnum NZ check
     ("DE", "37040044", "0532013000", "LOCAL_ACCOUNT_IN_IBAN_COUNTRY"),
-    ("ZA", "250655", "62001234567", "LOCAL_FORMAT_UNCHECKED"),
+    ("ZA", "250655", "62001234567", None),
+    ("ZA", "25065", "62001234567", "ROUTING_CODE_INVALID"),
+    ("LK", "7010", "12345678", "LOCAL_FORMAT_UNCHECKED"),
 ])
 def test_local_formats(country, routing, account, code):
     assert local_verdicts([(country, routing, account)])[0][0] == code
