@@ -1,0 +1,351 @@
+"""Who must release a run for payment, and the record of who did.
+
+A run is auto-approved (audited: decided_by 'auto', the policy, what was seen)
+when its total in EUR and its count of new payees stay under the thresholds;
+otherwise a person approves it through Airflow's Human-in-the-loop
+ApprovalOperator. Four eyes: the person who created a run never approves it.
+
+Configuration (environment, read at call time):
+
+- PAYOUTS_APPROVAL_TOTAL_EUR: a run whose ready items total this much or more
+  (at payouts.money.INDICATIVE_PER_EUR rates) needs a person. Unset: no limit.
+- PAYOUTS_APPROVAL_NEW_PAYEES: as many new payees (never paid before) or more
+  needs a person. Unset: no limit.
+- PAYOUTS_APPROVERS: comma list of user ids allowed to approve (the HITL
+  assigned users). Empty: anyone Airflow allows to answer, except the creator.
+- PAYOUTS_APPROVAL_TIMEOUT_H: hours a person has to answer (default 24). A
+  timeout takes the default answer, Reject: a timeout never releases money.
+
+Unattended runs (`make run`, tests) leave the thresholds unset or high, so
+the audited auto-approval is their normal path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from payouts import money
+
+if TYPE_CHECKING:
+    import psycopg
+
+HUMAN_TASK_ID = "human_approval"
+AUTO_TASK_ID = "auto_approve"
+
+
+class FourEyesError(PermissionError):
+    """The same person may not ask for and approve one thing."""
+
+
+@dataclass(frozen=True)
+class ApprovalConfig:
+    total_eur: Decimal | None
+    new_payees: int | None
+    approvers: tuple[str, ...]
+    timeout: timedelta
+
+    @classmethod
+    def from_env(cls) -> "ApprovalConfig":
+        total = os.environ.get("PAYOUTS_APPROVAL_TOTAL_EUR", "").strip()
+        payees = os.environ.get("PAYOUTS_APPROVAL_NEW_PAYEES", "").strip()
+        approvers = tuple(a.strip() for a in os.environ.get("PAYOUTS_APPROVERS", "").split(",") if a.strip())
+        hours = float(os.environ.get("PAYOUTS_APPROVAL_TIMEOUT_H", "24"))
+        return cls(Decimal(total) if total else None, int(payees) if payees else None, approvers,
+                   timedelta(hours=hours))
+
+    def describe(self) -> str:
+        total = f"{self.total_eur} EUR" if self.total_eur is not None else "no limit"
+        payees = str(self.new_payees) if self.new_payees is not None else "no limit"
+        return f"total < {total}, new payees < {payees}"
+
+
+# -- what the run holds ------------------------------------------------------
+
+def run_total_eur(conn: "psycopg.Connection", run_id: str) -> Decimal:
+    """The ready items' total in EUR at indicative rates (for limits, never for payment)."""
+    rows = conn.execute(
+        "SELECT currency, sum(amount_minor) FROM payouts.payout_items"
+        " WHERE run_id = %s AND status IN ('ready', 'approved') GROUP BY 1", (run_id,)).fetchall()
+    total = Decimal(0)
+    for currency, minor in rows:
+        rate = Decimal(money.INDICATIVE_PER_EUR.get(currency, "0") or "0")
+        if rate > 0:
+            total += money.to_decimal(int(minor), currency) / rate
+    return total.quantize(Decimal("0.01"))
+
+
+def new_payees(conn: "psycopg.Connection", run_id: str) -> int:
+    """Recipients of ready items never paid before (no item accepted, settled or returned in another run)."""
+    return int(conn.execute(
+        """
+        SELECT count(DISTINCT i.recipient_id) FROM payouts.payout_items i
+        WHERE i.run_id = %(run_id)s AND i.status IN ('ready', 'approved')
+          AND NOT EXISTS (SELECT 1 FROM payouts.payout_items p
+                          WHERE p.recipient_id = i.recipient_id AND p.run_id <> %(run_id)s
+                            AND p.status IN ('accepted', 'settled', 'returned'))
+        """, {"run_id": run_id}).fetchone()[0])
+
+
+def needs_approval(conn: "psycopg.Connection", run_id: str,
+                   config: ApprovalConfig | None = None) -> tuple[bool, str]:
+    """(a person must approve?, why): compares the run with the configured thresholds."""
+    config = config or ApprovalConfig.from_env()
+    total = run_total_eur(conn, run_id)
+    payees = new_payees(conn, run_id)
+    over = []
+    if config.total_eur is not None and total >= config.total_eur:
+        over.append(f"total {total} EUR >= {config.total_eur} EUR")
+    if config.new_payees is not None and payees >= config.new_payees:
+        over.append(f"{payees} new payees >= {config.new_payees}")
+    if over:
+        return True, "; ".join(over)
+    return False, f"total {total} EUR and {payees} new payees under the thresholds ({config.describe()})"
+
+
+def approval_body(conn: "psycopg.Connection", run_id: str, why: str = "") -> str:
+    """The Markdown an approver reads: totals per rail and currency, held items, the largest payouts."""
+    from payouts import run as payout_run
+
+    view = payout_run.approval_view(conn, run_id)
+    lines = [f"**Run {run_id}** needs approval: {why}" if why else f"**Run {run_id}**", "",
+             f"Total (indicative): **{run_total_eur(conn, run_id)} EUR**, new payees: {new_payees(conn, run_id)}",
+             "", "| rail | currency | items | amount |", "|---|---|---:|---:|"]
+    for t in view["totals"]:
+        lines.append(f"| {t['rail']} | {t['currency']} | {t['count']} | "
+                     f"{money.format_amount(t['amount_minor'], t['currency'])} |")
+    lines += ["", f"Held items (need a person, not released by this approval): **{view['held']}**", "",
+              "Largest payouts:", ""]
+    for item in view["largest"]:
+        lines.append(f"- {item['item_id']}: {money.format_amount(item['amount_minor'], item['currency'])} "
+                     f"{item['currency']}")
+    return "\n".join(lines)
+
+
+def creator(conn: "psycopg.Connection", run_id: str) -> str | None:
+    """Who created the run: the console user, or the user who triggered its DAG run."""
+    row = conn.execute(
+        "SELECT coalesce(created_by, conf ->> 'created_by') FROM payouts.runs WHERE run_id = %s",
+        (run_id,)).fetchone()
+    return row[0] if row else None
+
+
+def set_creator(conn: "psycopg.Connection", run_id: str, user: str | None) -> None:
+    if user:
+        conn.execute("UPDATE payouts.runs SET created_by = coalesce(created_by, %s) WHERE run_id = %s",
+                     (user, run_id))
+
+
+def approvers_for(config: ApprovalConfig, run_creator: str | None) -> list[str]:
+    """The assigned approvers of a run: the configured ones, without the run's creator."""
+    return [a for a in config.approvers if a != run_creator]
+
+
+# -- decisions ---------------------------------------------------------------
+
+def auto_approve(conn: "psycopg.Connection", run_id: str, why: str) -> int:
+    """Release the run's ready items under the policy, audited as decided_by 'auto'."""
+    from payouts import run as payout_run
+
+    return payout_run.approve(conn, run_id, decided_by="auto", policy=f"auto: {why}")
+
+
+def record_human_approval(conn: "psycopg.Connection", run_id: str, responder: str | None,
+                          responded_at: str | None, body: str | None = None) -> int:
+    """Record a person's approval (who, when, what they saw) and move ready -> approved.
+
+    Refuses the run's creator (four eyes) and an answer without a responder.
+    """
+    from payouts import run as payout_run
+
+    if not responder:
+        raise FourEyesError(f"run {run_id}: an approval without a responder releases nothing")
+    made_by = creator(conn, run_id)
+    if made_by and made_by == responder:
+        raise FourEyesError(f"run {run_id}: {responder} created the run and cannot approve it")
+    with conn.transaction():
+        seen = payout_run.approval_view(conn, run_id)
+        seen.update({"responded_at": responded_at, "body": body, "created_by": made_by,
+                     "total_eur": str(run_total_eur(conn, run_id))})
+        conn.execute(
+            "INSERT INTO payouts.approvals (run_id, decision, decided_by, policy, seen)"
+            " VALUES (%s, 'approved', %s, 'human', %s) ON CONFLICT (run_id) DO NOTHING",
+            (run_id, responder, json.dumps(seen, default=str)))
+        return payout_run.approve(conn, run_id, decided_by=responder, policy="human")
+
+
+def record_rejection(conn: "psycopg.Connection", run_id: str, responder: str | None,
+                     responded_at: str | None, body: str | None = None) -> None:
+    """Record a rejection (or a timeout, which takes the default answer Reject). Nothing is released."""
+    from payouts import run as payout_run
+
+    seen = payout_run.approval_view(conn, run_id)
+    seen.update({"responded_at": responded_at, "body": body, "timed_out": responder is None})
+    conn.execute(
+        "INSERT INTO payouts.approvals (run_id, decision, decided_by, policy, seen)"
+        " VALUES (%s, 'rejected', %s, %s, %s) ON CONFLICT (run_id) DO NOTHING",
+        (run_id, responder or "timeout", "human" if responder else "timeout: default Reject",
+         json.dumps(seen, default=str)))
+
+
+# -- stops and four eyes -----------------------------------------------------
+
+def stopped(conn: "psycopg.Connection", run_id: str, rail: str) -> str | None:
+    """The reason new submissions of this run on this rail must not leave, or None."""
+    from payouts.submit import active_stop
+
+    stop = active_stop(conn, run_id, rail)
+    return None if stop is None else f"{stop[0]}: {stop[1]}"
+
+
+FOUR_EYES_KINDS = ("sanctions_clear", "break_write_off")
+
+
+def request_action(conn: "psycopg.Connection", kind: str, subject: dict, note: str, requested_by: str) -> int:
+    """Ask for an action a second person must approve. Returns the request id."""
+    if kind not in FOUR_EYES_KINDS:
+        raise ValueError(f"unknown four-eyes action {kind!r}")
+    if kind == "sanctions_clear" and not {"recipient_id", "list_entry_id"} <= set(subject):
+        raise ValueError("sanctions_clear needs recipient_id and list_entry_id")
+    if kind == "break_write_off" and "break_id" not in subject:
+        raise ValueError("break_write_off needs break_id")
+    if not note.strip():
+        raise ValueError("a note saying why is required")
+    return int(conn.execute(
+        "INSERT INTO payouts.four_eyes_requests (kind, subject, note, requested_by) VALUES (%s, %s, %s, %s)"
+        " RETURNING request_id", (kind, json.dumps(subject), note, requested_by)).fetchone()[0])
+
+
+def decide_action(conn: "psycopg.Connection", request_id: int, decided_by: str, approve: bool) -> dict[str, Any]:
+    """Approve (and apply) or refuse a four-eyes request; the requester can do neither."""
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT kind, subject, note, requested_by, status FROM payouts.four_eyes_requests"
+            " WHERE request_id = %s FOR UPDATE", (request_id,)).fetchone()
+        if row is None:
+            raise LookupError(f"no four-eyes request {request_id}")
+        kind, subject, note, requested_by, status = row
+        if status != "open":
+            raise ValueError(f"request {request_id} is already {status}")
+        if decided_by == requested_by:
+            raise FourEyesError(f"{decided_by} asked for request {request_id} and cannot decide it")
+        conn.execute(
+            "UPDATE payouts.four_eyes_requests SET status = %s, decided_by = %s, decided_at = now()"
+            " WHERE request_id = %s", ("approved" if approve else "refused", decided_by, request_id))
+        if approve and kind == "sanctions_clear":
+            conn.execute(
+                "INSERT INTO payouts.sanctions_allowlist (recipient_id, list_entry_id, cleared_by, note)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (subject["recipient_id"], subject["list_entry_id"], f"{requested_by}+{decided_by}", note))
+        elif approve and kind == "break_write_off":
+            before = conn.execute(
+                "SELECT to_jsonb(b) FROM recon.breaks b WHERE break_id = %s AND status = 'open' FOR UPDATE",
+                (subject["break_id"],)).fetchone()
+            if before is None:
+                raise ValueError(f"break {subject['break_id']} is not open")
+            after = conn.execute(
+                "UPDATE recon.breaks SET status = 'resolved', resolved_at = now(), resolution = %s"
+                " WHERE break_id = %s RETURNING to_jsonb(recon.breaks.*)",
+                (f"written off: {note}", subject["break_id"])).fetchone()
+            conn.execute(
+                "INSERT INTO recon.break_audit (break_id, action, who, note, before, after)"
+                " VALUES (%s, 'resolved', %s, %s, %s, %s)",
+                (subject["break_id"], f"{requested_by}+{decided_by}", f"write-off: {note}",
+                 json.dumps(before[0], default=str), json.dumps(after[0], default=str)))
+    return {"request_id": request_id, "kind": kind, "status": "approved" if approve else "refused",
+            "requested_by": requested_by, "decided_by": decided_by}
+
+
+# -- the DAG's approval steps (Airflow only here, imported lazily) -------------
+
+def _connect():
+    import psycopg
+
+    from payouts.warehouse import resolve_url
+
+    return psycopg.connect(resolve_url(), autocommit=True)
+
+
+def route(run_id: str, triggering_user: str | None = None) -> str:
+    """The branch of the approval step: AUTO_TASK_ID or HUMAN_TASK_ID."""
+    with _connect() as conn:
+        set_creator(conn, run_id, triggering_user)
+        needed, _why = needs_approval(conn, run_id)
+    return HUMAN_TASK_ID if needed else AUTO_TASK_ID
+
+
+def auto_approve_run(run_id: str) -> int:
+    from payouts import run as payout_run
+    from payouts.warehouse import resolve_url
+
+    with _connect() as conn:
+        needed, why = needs_approval(conn, run_id)
+        if needed:  # the run changed since the branch: never auto-release over a threshold
+            raise FourEyesError(f"run {run_id} needs a person: {why}")
+        with payout_run.stage(resolve_url(), run_id, "approval"):
+            return auto_approve(conn, run_id, why)
+
+
+def record_human_decision(run_id: str, response: dict | None) -> int:
+    """The task after the ApprovalOperator: it only runs on Approve (Reject skips it)."""
+    response = response or {}
+    chosen = response.get("chosen_options") or []
+    if chosen != ["Approve"]:
+        raise FourEyesError(f"run {run_id}: the answer was {chosen}, not Approve")
+    user = response.get("responded_by_user") or {}
+    responder = user.get("id") or user.get("name")
+    with _connect() as conn:
+        body = approval_body(conn, run_id)
+        return record_human_approval(conn, run_id, responder, str(response.get("responded_at")), body)
+
+
+def approval_operator(**kwargs):
+    """An ApprovalOperator whose approvers are the configured ones minus the run's creator.
+
+    The body is written when the task runs (totals per rail and currency, held
+    items, the largest payouts); a rejection or a timeout is recorded in
+    payouts.approvals and, with ignore_downstream_trigger_rules, stops
+    everything downstream.
+    """
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    class FourEyesApprovalOperator(ApprovalOperator):
+        def execute(self, context):
+            run_id = context["ti"].xcom_pull(task_ids="open_run")
+            config = ApprovalConfig.from_env()
+            with _connect() as conn:
+                made_by = creator(conn, run_id) or context["dag_run"].triggering_user_name
+                _needed, why = needs_approval(conn, run_id, config)
+                self.body = approval_body(conn, run_id, why)
+            self.subject = f"Approve payout run {run_id}"
+            if config.approvers:
+                allowed = approvers_for(config, made_by)
+                if not allowed:
+                    raise FourEyesError(f"run {run_id}: no approver other than its creator {made_by}")
+                self.assigned_users = [{"id": a, "name": a} for a in allowed]
+            return super().execute(context)
+
+        def execute_complete(self, context, event):
+            result = super().execute_complete(context, event)
+            if result["chosen_options"] != [self.APPROVE]:
+                run_id = context["ti"].xcom_pull(task_ids="open_run")
+                user = result.get("responded_by_user") or {}
+                with _connect() as conn:
+                    record_rejection(conn, run_id, user.get("id") if user else None,
+                                     str(result.get("responded_at")), approval_body(conn, run_id))
+            return result
+
+    config = ApprovalConfig.from_env()
+    kwargs.setdefault("task_id", HUMAN_TASK_ID)
+    kwargs.setdefault("subject", "Approve payout run")
+    kwargs.setdefault("defaults", "Reject")   # a timeout never releases money
+    kwargs.setdefault("response_timeout", config.timeout)
+    kwargs.setdefault("ignore_downstream_trigger_rules", True)  # Reject stops everything downstream
+    kwargs.setdefault("retries", 0)
+    if config.approvers:
+        kwargs.setdefault("assigned_users", [{"id": a, "name": a} for a in config.approvers])
+    return FourEyesApprovalOperator(**kwargs)
