@@ -117,7 +117,7 @@ def plan_fallback(run_id: str) -> dict[str, list[dict]]:
     from payouts.submit import plan_fallback as plan_wave_two
 
     url, conn = _connect()
-    with payout_run.stage(url, run_id, "routing"), conn:
+    with payout_run.stage(url, run_id, "fallback_plan"), conn:
         return plan_wave_two(conn, run_id)
 
 

@@ -379,3 +379,24 @@ def test_a_payout_owed_in_euros_and_paid_in_zloty_is_quoted_converted_and_balanc
     assert status == "accepted"
     assert positions == {"EUR": -10000, "PLN": item[3]}
     assert clearing == {"EUR": 0, "PLN": item[3]}  # what is in flight is the zloty the provider paid
+
+
+def test_the_chart_of_accounts_and_the_postings_check_agree(fresh):
+    url, _ = fresh
+    with psycopg.connect(url) as conn:
+        accounts = {a for (a,) in conn.execute("SELECT account FROM ledger.accounts").fetchall()}
+        check = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'postings_account_known'"
+        ).fetchone()[0]
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("INSERT INTO ledger.transactions (txn_id, kind) VALUES ('t:x', 'test')")
+            conn.execute("INSERT INTO ledger.postings (txn_id, account, currency, amount_minor)"
+                         " VALUES ('t:x', 'no_such_account', 'EUR', 1)")
+    assert accounts == {a for a in accounts if f"'{a}'" in check}
+    assert accounts == set(ledger_accounts_in_check(check))
+
+
+def ledger_accounts_in_check(definition: str) -> list[str]:
+    import re
+
+    return re.findall(r"'([a-z_]+)'::text", definition)
