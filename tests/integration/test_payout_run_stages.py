@@ -52,9 +52,11 @@ def _seed(conn: psycopg.Connection, tag: str) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    with start_sandbox(tmp_path_factory.mktemp("sandbox")) as sb:
+@pytest.fixture()
+def sandbox(tmp_path):
+    """A provider of its own per test: each warehouse numbers its runs from R000001, and a
+    provider that already saw those keys would (rightly) answer from its records."""
+    with start_sandbox(tmp_path / "sandbox") as sb:
         yield sb
 
 
