@@ -80,7 +80,11 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
         SELECT count(DISTINCT txn_id) FROM legs
     """
     bound = dict(params or {}, __kind=kind, **leg_params)
-    return int(conn.execute(query, bound).fetchone()[0])
+    with conn.transaction():
+        # The CTEs carry no statistics: right after a bulk insert the planner can
+        # believe one row and loop over a hundred thousand. Bulk postings hash-join.
+        conn.execute("SET LOCAL enable_nestloop = off")
+        return int(conn.execute(query, bound).fetchone()[0])
 
 
 def unbalanced(conn: psycopg.Connection) -> list[tuple[str, str, int]]:

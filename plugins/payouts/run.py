@@ -74,6 +74,8 @@ def snapshot(conn: psycopg.Connection, run_id: str) -> int:
         if existing:
             return int(existing)
         conn.execute(sql("snapshot_payables"), {"run_id": run_id})
+        # Fresh statistics: the run's items were not there when the table was last analysed.
+        conn.execute("ANALYZE payouts.payout_items")
         conn.execute(
             "INSERT INTO payouts.item_events (item_id, from_status, to_status, detail)"
             " SELECT item_id, NULL, 'snapshotted', 'snapshot of payable balance'"
