@@ -13,7 +13,9 @@ them, route every item to a rail and submit it exactly once.
   `payouts://warehouse/payouts/payout_items`.
 - **Stages:** open_run → snapshot (reserves the money) → quality_gate (Great
   Expectations in PostgreSQL; a failure stops the run) → check_items →
-  approve → plan (rail and batches) → batches_<rail> → one mapped `submit_<rail>` task per
+  approval_route → auto_approve (below the thresholds, audited) or
+  human_approval (Airflow HITL; Reject or a timeout stops the run) →
+  record_approval → approve → plan (FX quotes, rail and batches) → batches_<rail> → one mapped `submit_<rail>` task per
   rail on its own Celery queue → plan_fallback → `submit_fallback_<rail>` (the
   second wave, for rail-level rejections) → resolve (asks the provider about anything
   without an answer) → finish (summary).
