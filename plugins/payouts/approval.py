@@ -202,7 +202,9 @@ def stopped(conn: "psycopg.Connection", run_id: str, rail: str) -> str | None:
     return None if stop is None else f"{stop[0]}: {stop[1]}"
 
 
-FOUR_EYES_KINDS = ("sanctions_clear", "break_write_off")
+FOUR_EYES_KINDS = ("sanctions_clear", "break_write_off", "payee_details_change")
+# What a payee-details change may set: one destination, nothing else.
+DESTINATION_FIELDS = ("iban", "bic", "account_number", "routing_code", "wallet_address", "network")
 
 
 def request_action(conn: "psycopg.Connection", kind: str, subject: dict, note: str, requested_by: str) -> int:
@@ -213,6 +215,10 @@ def request_action(conn: "psycopg.Connection", kind: str, subject: dict, note: s
         raise ValueError("sanctions_clear needs recipient_id and list_entry_id")
     if kind == "break_write_off" and "break_id" not in subject:
         raise ValueError("break_write_off needs break_id")
+    if kind == "payee_details_change":
+        fields = set(subject) - {"recipient_id"}
+        if "recipient_id" not in subject or not fields or not fields <= set(DESTINATION_FIELDS):
+            raise ValueError(f"payee_details_change needs recipient_id and some of {', '.join(DESTINATION_FIELDS)}")
     if not note.strip():
         raise ValueError("a note saying why is required")
     return int(conn.execute(
@@ -241,6 +247,8 @@ def decide_action(conn: "psycopg.Connection", request_id: int, decided_by: str, 
                 "INSERT INTO payouts.sanctions_allowlist (recipient_id, list_entry_id, cleared_by, note)"
                 " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (subject["recipient_id"], subject["list_entry_id"], f"{requested_by}+{decided_by}", note))
+        elif approve and kind == "payee_details_change":
+            _change_destination(conn, subject)
         elif approve and kind == "break_write_off":
             before = conn.execute(
                 "SELECT to_jsonb(b) FROM recon.breaks b WHERE break_id = %s AND status = 'open' FOR UPDATE",
@@ -258,6 +266,24 @@ def decide_action(conn: "psycopg.Connection", request_id: int, decided_by: str, 
                  json.dumps(before[0], default=str), json.dumps(after[0], default=str)))
     return {"request_id": request_id, "kind": kind, "status": "approved" if approve else "refused",
             "requested_by": requested_by, "decided_by": decided_by}
+
+
+def _change_destination(conn: "psycopg.Connection", subject: dict) -> None:
+    """Apply an approved change of bank details: the new destination, unblocked, cooling off from now."""
+    fields = [f for f in DESTINATION_FIELDS if f in subject]
+    kind = "wallet" if "wallet_address" in fields else "iban" if "iban" in fields else "local"
+    cleared = {f: None for f in DESTINATION_FIELDS}
+    cleared.update({f: subject[f] for f in fields})
+    updated = conn.execute(
+        "UPDATE payouts.recipients SET dest_kind = %(kind)s, iban = %(iban)s, bic = %(bic)s,"
+        " account_number = %(account_number)s, routing_code = %(routing_code)s,"
+        " wallet_address = %(wallet_address)s, network = %(network)s,"
+        " destination_blocked_reason = NULL, destination_changed_at = now()"
+        " WHERE recipient_id = %(recipient_id)s",
+        {**cleared, "kind": kind, "recipient_id": subject["recipient_id"]},
+    ).rowcount
+    if updated != 1:
+        raise LookupError(f"no recipient {subject['recipient_id']!r}")
 
 
 # -- the DAG's approval steps (Airflow only here, imported lazily) -------------

@@ -89,3 +89,6 @@ VOP_POLICY = dict(
     ).split(",") if "=" in part
 )
 VOP_REUSE_DAYS = int(os.environ.get("PAYOUTS_VOP_REUSE_DAYS", "30"))
+
+# Hours a changed payee destination waits before money goes to it.
+DESTINATION_COOLING_OFF_HOURS = int(os.environ.get("PAYOUTS_DESTINATION_COOLING_OFF_HOURS", "48"))

@@ -402,3 +402,30 @@ def ledger_accounts_in_check(definition: str) -> list[str]:
     import re
 
     return re.findall(r"'([a-z_]+)'::text", definition)
+
+
+def test_changed_bank_details_need_a_second_person_and_cool_off(fresh):
+    from payouts import approval
+
+    url, tag = fresh
+    rid = f"T-DE-1-{tag}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE payouts.recipients SET destination_blocked_reason = 'AC04' WHERE recipient_id = %s",
+                     (rid,))
+        request = approval.request_action(conn, "payee_details_change",
+                                          {"recipient_id": rid, "iban": "DE75512108001245126199"},
+                                          "payee sent a new account after a return", "alice")
+        with pytest.raises(approval.FourEyesError):
+            approval.decide_action(conn, request, "alice", approve=True)  # not the requester
+        with pytest.raises(ValueError):
+            approval.request_action(conn, "payee_details_change", {"recipient_id": rid, "name": "x"}, "n", "a")
+        approval.decide_action(conn, request, "bob", approve=True)
+        iban, blocked = conn.execute("SELECT iban, destination_blocked_reason FROM payouts.recipients"
+                                     " WHERE recipient_id = %s", (rid,)).fetchone()
+        run_id = payout_run.open_run(conn, f"dag-run-{tag}", "test")
+        payout_run.snapshot(conn, run_id)
+        payout_run.check_items(conn, run_id)
+        got = _items_of(conn, run_id)
+    assert iban == "DE75512108001245126199" and blocked is None
+    assert got[rid][0] == "held" and got[rid][2] == ["DESTINATION_COOLING_OFF"]
+    assert got[f"T-FR-1-{tag}"][0] == "ready"

@@ -33,7 +33,9 @@ SELECT ri.item_id AS payout_id, ri.recipient_id, r.name, r.country,
              AND p.currency = ri.currency AND p.status IN ('accepted', 'settled')
              AND pr.created_at > date_trunc('month', now())
        ), 0) AS paid_this_month_minor,
-       COALESCE(s.holders, 1) AS destination_holders
+       COALESCE(s.holders, 1) AS destination_holders,
+       (r.destination_changed_at IS NOT NULL
+        AND r.destination_changed_at > now() - make_interval(hours => %(cooling_off_hours)s)) AS cooling_off
 FROM run_items ri
 JOIN payouts.recipients r USING (recipient_id)
 JOIN ledger.currencies c ON c.code = ri.currency

@@ -128,6 +128,9 @@ def _warehouse_checks(screened: "pl.DataFrame", wallets_listed: set[str], vop: "
                 (pl.col("kyc_status") == "unverified") & (pl.col("_paid_month") + pl.col("_amount_minor") > limit),
                 recipient_id=pl.col("recipient_id"),
                 detail=pl.lit(f"EUR {settings.UNVERIFIED_MONTHLY_LIMIT_EUR} monthly")),
+            _rsn_cooling_off=reason_expr(
+                "DESTINATION_COOLING_OFF", pl.col("cooling_off") == "t",
+                detail=pl.lit(f"{settings.DESTINATION_COOLING_OFF_HOURS} hours")),
             _rsn_recent_dup=reason_expr("DUPLICATE_RECENT_PAYMENT", pl.col("paid_same_recently") == "t",
                                         recipient_id=pl.col("recipient_id"), amount=pl.col("amount"),
                                         currency=pl.col("currency")),
@@ -167,7 +170,8 @@ def check_run_items(conn: psycopg.Connection, run_id: str, verify=None) -> dict[
     import polars as pl
     from payouts.checks.rows import CheckPolicy, check_rows
 
-    candidates = copy_out(conn, sql("check_candidates"), {"run_id": run_id}, schema={
+    candidates = copy_out(conn, sql("check_candidates"), {
+        "run_id": run_id, "cooling_off_hours": settings.DESTINATION_COOLING_OFF_HOURS}, schema={
         "amount_minor": pl.Int64, "exponent": pl.Int32, "paid_this_month_minor": pl.Int64,
         "destination_holders": pl.Int64,
     })
