@@ -96,7 +96,11 @@ def test_views_answer_on_an_empty_and_a_filled_warehouse(conn):
 
     html = render_dashboard(conn)
     assert "Run funnel" in html and "<svg" in html
-    assert "<script" not in html and "https://" not in html  # nothing from a CDN
+    assert "<script src" not in html and "https://" not in html  # nothing from a CDN
+    # The kill switch: a button per rail, posting to the audited stops endpoint.
+    for rail in ("sepa_instant", "sepa_credit", "swift", "faster_payments", "ach", "crypto"):
+        assert f'data-scope="rail" data-target="{rail}"' in html
+    assert "/payouts/api/v1/stops" in html
 
 
 def test_csv_cells_are_neutralised():

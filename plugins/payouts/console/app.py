@@ -11,6 +11,8 @@ The dashboard sends a browser without a session to Airflow's login page.
 from __future__ import annotations
 
 from html import escape
+
+from payouts.routing import RAILS
 from pathlib import Path
 from urllib.parse import quote
 
@@ -76,6 +78,12 @@ def _link(path: str, text: str) -> str:
     return f'<a href="/{escape(path)}" target="_top">{escape(text)}</a>'
 
 
+def _stop_button(action: str, scope: str, target: str) -> str:
+    label = f"{'Stop' if action == 'stop' else 'Lift'} {scope} {target}"
+    return (f'<button type="button" data-stop="{action}" data-scope="{escape(scope)}"'
+            f' data-target="{escape(target)}">{escape(label)}</button>')
+
+
 def render_dashboard(conn) -> str:
     funnel = views.funnel(conn)
     by_country = views.failures_by(conn, "country")
@@ -105,6 +113,15 @@ def render_dashboard(conn) -> str:
     batch_rows = [[escape(b["run_id"]), escape(b["rail"]), str(b["batch_no"]), f"{b['item_count']:,}",
                    str(b["failed"]), escape(b["status"]),
                    _link(b["airflow_path"], f"{b['task_id']}[{b['map_index']}]")] for b in batches]
+    stops = conn.execute(
+        "SELECT scope, target, kind, reason, set_by, set_at FROM payouts.stops WHERE lifted_at IS NULL"
+        " ORDER BY set_at DESC").fetchall()
+    stop_rows = [[escape(scope), escape(target), escape(kind), escape(reason), escape(by),
+                  escape(f"{at:%Y-%m-%d %H:%M}"),
+                  _stop_button("lift", scope, target) if kind == "kill" else ""]
+                 for scope, target, kind, reason, by, at in stops]
+    stop_buttons = " ".join(_stop_button("stop", "rail", rail) for rail in sorted(RAILS)) + " " + " ".join(
+        _stop_button("stop", "run", r["run_id"]) for r in runs[:3])
     rate_chart = charts.columns([(d.isoformat(), s * 100) for d, s in rate_series], "Reconciled per day (%)",
                                 colour="#16a34a", width=300, height=130, fmt=lambda v: f"{v:.1f}%",
                                 chart_id="recon-daily")
@@ -131,6 +148,29 @@ def render_dashboard(conn) -> str:
 <section class="card"><h2>Recent runs</h2>
 {_table(["run", "Airflow DAG run", "status", "items", "trigger", "created by", "approval", "created"],
         run_rows, "runs")}</section>
+<section class="card" id="kill-switch"><h2>Kill switch</h2>
+<p class="muted">Stops new submissions at once; what is queued is cancelled and its money goes back to
+payable. Every stop and lift is recorded with who and when.</p>
+<p>{stop_buttons}</p>
+{_table(["scope", "target", "kind", "reason", "set by", "set at", ""], stop_rows, "stops")}
+<script>
+for (const b of document.querySelectorAll("button[data-stop]")) {{
+  b.addEventListener("click", async () => {{
+    const {{stop, scope, target}} = b.dataset;
+    let r;
+    if (stop === "stop") {{
+      const reason = prompt(`Why stop ${{scope}} ${{target}}?`);
+      if (!reason) return;
+      r = await fetch("{PREFIX}/api/v1/stops", {{method: "POST", headers: {{"Content-Type": "application/json"}},
+                       body: JSON.stringify({{scope, target, reason}})}});
+    }} else {{
+      r = await fetch(`{PREFIX}/api/v1/stops/${{scope}}/${{encodeURIComponent(target)}}`, {{method: "DELETE"}});
+    }}
+    if (!r.ok) alert(`${{r.status}}: ${{await r.text()}}`);
+    location.reload();
+  }});
+}}
+</script></section>
 <section class="card"><h2>Batches of the last runs</h2>
 {_table(["run", "rail", "batch", "items", "failed", "status", "Airflow task"], batch_rows, "batches")}</section>
 </body></html>"""
