@@ -91,12 +91,6 @@ def check_items(run_id: str) -> dict[str, int]:
         return payout_run.check_items(conn, run_id, verify=verifier())
 
 
-def approve(run_id: str, approver: str = "auto", policy: str = "auto-approve below threshold") -> int:
-    url, conn = _connect()
-    with payout_run.stage(url, run_id, "approval"), conn:
-        return payout_run.approve(conn, run_id, approver, policy)
-
-
 def plan(run_id: str) -> dict[str, list[dict]]:
     url, conn = _connect()
     with payout_run.stage(url, run_id, "routing"), conn:
