@@ -130,7 +130,8 @@ def stage_view(timings: dict) -> dict:
         "routing": t.get("routing"), "submit": t.get("submit"),
         "statements": round(t.get("provider_days", 0) + t.get("fetch_statements", 0) + t.get("parse_load", 0), 1),
         "match_post": t.get("match_post"),
-        "airflow_overhead": round(max(dags - tasks - recon - t.get("fetch_statements", 0), 0), 1),
+        "airflow_overhead": round(t.get("airflow_setup", 0) + t.get("airflow_imports", 0)
+                                  + max(dags - tasks - recon - t.get("fetch_statements", 0), 0), 1),
     }
 
 

@@ -74,14 +74,23 @@ def ensure_password_file(env: dict[str, str], password: str = "admin") -> None:
         path.write_text('{"%s": "%s"}' % (ADMIN_USER, password))
 
 
-def run_dag(dag_id: str, env: dict[str, str], conf: dict, log_path: Path) -> int:
-    """Run one DAG run to the end in this machine's Airflow (`airflow dags test`). Returns the exit code."""
+def run_dags(steps: list[str], env: dict[str, str], conf: dict, log_path: Path) -> list[dict]:
+    """Run DAG runs (and `clock:N` steps) to the end, in order, in one Airflow process.
+
+    See payouts.airflow_runner. Returns one {"step", "state", "seconds"} per step
+    it reached; Airflow's own output goes to log_path.
+    """
     import json
+    import tempfile
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        proc = subprocess.run(
-            [airflow_bin(), "dags", "test", dag_id, "-c", json.dumps(conf)],
+    with tempfile.TemporaryDirectory(prefix="payouts-runner-") as tmp, open(log_path, "ab") as log:
+        results = Path(tmp) / "results.json"
+        subprocess.run(
+            [sys.executable, "-m", "payouts.airflow_runner", "--conf", json.dumps(conf),
+             "--results", str(results), *steps],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
-    return proc.returncode
+        done = json.loads(results.read_text()) if results.exists() else []
+    reached = {r["step"] for r in done}
+    return done + [{"step": s, "state": "not run", "seconds": 0.0} for s in steps if s not in reached]

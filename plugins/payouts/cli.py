@@ -121,27 +121,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         log_path = settings.data_dir() / "logs" / "payouts-run.log"
 
         invocation = uuid.uuid4().hex
-        progress.stage("payout_run", "running the payout_run DAG")
-        rc_pay = airflow_env.run_dag("payout_run", env, {"trigger": "cli", "invocation": invocation}, log_path)
+        progress.stage("airflow", "running payout_run, then fetch_statements and reconcile_statements"
+                       f" {args.days} provider business day(s) later, in Airflow")
+        steps = airflow_env.run_dags(
+            ["payout_run", f"clock:{args.days}", "fetch_statements", "reconcile_statements"],
+            env, {"trigger": "cli", "invocation": invocation}, log_path)
+        progress.done()
+        names = {"warm_up": "airflow_imports", f"clock:{args.days}": "provider_days"}
+        for step in steps:
+            progress.timings[names.get(step["step"], step["step"])] = step["seconds"]
+        states = {step["step"]: step["state"] for step in steps}
         with connect(url) as conn:
             row = conn.execute("SELECT run_id FROM payouts.runs WHERE conf ->> 'invocation' = %s",
                                (invocation,)).fetchone()
         if row is None:
-            progress.done()
             print(f"payout_run did not open a run; see {log_path}", file=sys.stderr)
             return 1
         run_id = row[0]
-
-        progress.stage("provider_days", f"letting {args.days} business day(s) pass at the provider")
-        from payouts.providers.http_client import SandboxProvider
-
-        SandboxProvider(sandbox_url).advance_clock(args.days)
-
-        progress.stage("fetch_statements", "running the fetch_statements DAG")
-        rc_fetch = airflow_env.run_dag("fetch_statements", env, {"trigger": "cli", "invocation": invocation}, log_path)
-        progress.stage("reconcile_statements", "running the reconcile_statements DAG")
-        rc_rec = airflow_env.run_dag("reconcile_statements", env, {"trigger": "cli", "invocation": invocation}, log_path)
-        progress.done()
 
         with connect(url) as conn:
             summary = run_summary(conn, run_id)
@@ -154,9 +150,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             **{f"reconcile.{k}": float(v) for k, v in ((recon_timings[0] if recon_timings else {}) or {}).items()},
         }
         summary["total_s"] = progress.total
-        summary["dag_runs"] = {dag: "success" if rc == 0 else "failed" for dag, rc in
-                               (("payout_run", rc_pay), ("fetch_statements", rc_fetch),
-                                ("reconcile_statements", rc_rec))}
+        dag_ids = ("payout_run", "fetch_statements", "reconcile_statements")
+        summary["dag_runs"] = {dag: states.get(dag, "not run") for dag in dag_ids}
         if args.out:
             copied = copy_statements(Path(args.out) / "statements")
             summary["statements_written"] = copied
@@ -164,7 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
             Path(args.summary).write_text(json.dumps(summary, indent=2, default=str))
         print_summary(summary)
-        if rc_pay or rc_fetch or rc_rec:
+        if any(state != "success" for state in summary["dag_runs"].values()):
             print(f"a DAG run failed; its log is in {log_path}", file=sys.stderr)
             return 1
     return 0

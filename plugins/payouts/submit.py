@@ -21,6 +21,7 @@ from payouts import items, ledger, reason_codes, settings
 from payouts.providers.base import (
     AmbiguousOutcome, Creditor, Payment, PaymentProvider, PaymentResult, ProviderUnavailable,
 )
+from payouts.providers.http_client import ssl_context
 from payouts.warehouse import copy_in, copy_out
 
 
@@ -181,7 +182,7 @@ async def _send_all(provider: PaymentProvider, rail: str, payments: list[Payment
     results: list[PaymentResult] = []
     unresolved: list[str] = []
     limits = httpx.Limits(max_connections=settings.SUBMIT_CONCURRENCY)
-    async with httpx.AsyncClient(limits=limits) as client:
+    async with httpx.AsyncClient(limits=limits, verify=ssl_context()) as client:
 
         async def one(chunk: list[Payment]) -> None:
             async with semaphore:
@@ -379,7 +380,7 @@ def resolve_unanswered(conn: psycopg.Connection, provider: PaymentProvider, run_
     async def ask() -> list[tuple[str, str, PaymentResult | None]]:
         import httpx
 
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=ssl_context()) as client:
             answers = []
             for key, rail in rows:
                 answers.append((key, rail, await provider.payment_status(client, key)))

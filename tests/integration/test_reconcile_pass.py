@@ -72,3 +72,41 @@ def test_statement_integrity_is_recorded(own_warehouse):
     assert second["issues"] == 0
     assert [f[0] for f in flags] == [False, True]
     assert {c[0] for c in classes} <= {"payout", "return", "funding", "fee", "interest", "other"}
+
+
+def test_an_accepted_item_is_missing_only_after_enough_statement_days(own_warehouse):
+    """flag_missing: a break once `after_days` statement days later than acceptance show no line for it."""
+    with psycopg.connect(own_warehouse, autocommit=True) as conn:
+        conn.execute("INSERT INTO payouts.runs (run_id, dag_run_id, trigger) VALUES ('R900001', 'd', 'test')")
+        conn.execute("INSERT INTO payouts.recipients (recipient_id, name, country, currency, dest_kind, iban)"
+                     " VALUES ('C1', 'A Payee', 'DE', 'EUR', 'iban', 'DE89370400440532013000')")
+        for item, day in (("R900001-00000001", "2026-03-02"), ("R900001-00000002", "2026-03-04")):
+            conn.execute("INSERT INTO payouts.payout_items (item_id, run_id, recipient_id, currency, amount_minor,"
+                         " status, rail) VALUES (%s, 'R900001', 'C1', 'EUR', 100, 'accepted', 'sepa_credit')", (item,))
+            conn.execute("INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, answered_at)"
+                         " VALUES (%s, 'sepa_credit', %s, 'accepted', %s)", (item, item + ":sepa_credit", day))
+        file_id = conn.execute(
+            "INSERT INTO recon.statement_files (provider, name, format, sha256, size_bytes, path)"
+            " VALUES ('p', 'f', 'camt.053', 'x', 1, 'f') RETURNING file_id").fetchone()[0]
+
+        def statement_day(day: str) -> None:
+            conn.execute("INSERT INTO recon.statement_lines (file_id, provider, account, statement_id, entry_ref,"
+                         " position, booking_date, amount_minor, currency, status) VALUES"
+                         " (%s, 'p', 'acct', %s, 'other', 0, %s, -5, 'EUR', 'booked')", (file_id, day, day))
+
+        def missing() -> set[str]:
+            return {r[0] for r in conn.execute(
+                "SELECT item_id FROM recon.breaks WHERE break_type = 'missing_at_provider'").fetchall()}
+
+        assert recon.flag_missing(conn, after_days=2) == 0          # no statements yet
+        statement_day("2026-03-02")                                  # the day it was accepted: not after it
+        statement_day("2026-03-03")
+        assert recon.flag_missing(conn, after_days=2) == 0 and missing() == set()
+        statement_day("2026-03-04")                                  # two days after item 1, none after item 2
+        assert recon.flag_missing(conn, after_days=2) == 1 and missing() == {"R900001-00000001"}
+        statement_day("2026-03-05")
+        statement_day("2026-03-06")
+        assert recon.flag_missing(conn, after_days=2) == 1           # item 2 now; item 1 not twice
+        assert missing() == {"R900001-00000001", "R900001-00000002"}
+        with pytest.raises(ValueError):
+            recon.flag_missing(conn, after_days=0)

@@ -275,7 +275,13 @@ def _with_charges_minor(lines: "pl.DataFrame") -> "pl.DataFrame":
 
 
 def flag_missing(conn: psycopg.Connection, after_days: int = settings.MISSING_AFTER_DAYS) -> int:
-    """Accepted items with no statement line `after_days` business days of statements later."""
+    """Accepted items with no statement line `after_days` business days of statements later.
+
+    "At least N statement days after the day it was accepted" is "accepted before
+    the N-th latest statement day": that day is found once, not once per item.
+    """
+    if after_days < 1:
+        raise ValueError(f"after_days must be at least 1, not {after_days}")
     with conn.transaction():
         return conn.execute(
             """
@@ -285,11 +291,12 @@ def flag_missing(conn: psycopg.Connection, after_days: int = settings.MISSING_AF
             FROM payouts.payout_items i
             JOIN payouts.attempts a ON a.item_id = i.item_id AND a.rail = i.rail
             WHERE i.status = 'accepted'
-              AND (SELECT count(DISTINCT booking_date) FROM recon.statement_lines
-                   WHERE booking_date > a.answered_at::date) >= %s
+              AND a.answered_at::date < (SELECT booking_date FROM (
+                      SELECT DISTINCT booking_date FROM recon.statement_lines WHERE booking_date IS NOT NULL
+                  ) days ORDER BY booking_date DESC OFFSET %s LIMIT 1)
             ON CONFLICT DO NOTHING
             """,
-            (after_days,),
+            (after_days - 1,),
         ).rowcount
 
 
