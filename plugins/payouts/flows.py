@@ -11,11 +11,13 @@ import time
 
 import psycopg
 
+from payouts import masking
 from payouts import run as payout_run
 from payouts import settings
 from payouts.warehouse import resolve_url
 
 log = logging.getLogger(__name__)
+masking.install()  # every task imports this module: destinations masked in its task log
 
 
 class GateFailed(RuntimeError):

@@ -92,3 +92,14 @@ VOP_REUSE_DAYS = int(os.environ.get("PAYOUTS_VOP_REUSE_DAYS", "30"))
 
 # Hours a changed payee destination waits before money goes to it.
 DESTINATION_COOLING_OFF_HOURS = int(os.environ.get("PAYOUTS_DESTINATION_COOLING_OFF_HOURS", "48"))
+
+
+# Payout files (`payouts check`, console uploads): a file over a limit is refused with
+# an error naming the file and where, before it is read any further. Read per call.
+def payout_file_limits() -> dict[str, int]:
+    env = os.environ.get
+    return {"max_bytes": int(env("PAYOUTS_PAYOUT_FILE_MAX_BYTES", str(50 << 20))),
+            "max_line_bytes": int(env("PAYOUTS_PAYOUT_FILE_MAX_LINE_BYTES", "65536")),
+            "max_rows": int(env("PAYOUTS_PAYOUT_FILE_MAX_ROWS", "1000000")),
+            "max_columns": int(env("PAYOUTS_PAYOUT_FILE_MAX_COLUMNS", "100")),
+            "max_unpacked_bytes": int(env("PAYOUTS_PAYOUT_FILE_MAX_UNPACKED_BYTES", str(200 << 20)))}

@@ -112,7 +112,9 @@ def run_gate(warehouse_url: str, run_id: str) -> GateResult:
     started = time.perf_counter()
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
         raise GateError(f"not a run id: {run_id!r}")
-    run_literal = f"'{run_id}'"  # safe: exactly 'R' and six digits
+    from psycopg.sql import Literal
+
+    run_literal = Literal(run_id).as_string()  # quoted by psycopg, and it is 'R' and six digits anyway
 
     currencies = _currency_codes(warehouse_url)
 

@@ -50,7 +50,7 @@ def check_upload(conn: "psycopg.Connection", name: str, data: bytes) -> tuple["p
     from payouts.checks.rows import CheckPolicy, check_rows
     from payouts.checks.run_checks import file_warehouse_checks
 
-    suffix = Path(name).suffix[:10] if Path(name).suffix else ".csv"
+    suffix = "".join(ch for ch in Path(name).suffix[:10] if ch.isalnum() or ch == ".") or ".csv"  # any name
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
@@ -73,6 +73,9 @@ def check_payload(conn: "psycopg.Connection", payouts: list[dict]) -> "pl.DataFr
     if not payouts:
         raise IntakeError("the request holds no payouts")
     rows = [{normalise_header(k): (None if v is None else str(v)) for k, v in p.items()} for p in payouts]
+    for i, row in enumerate(rows, start=1):   # PostgreSQL text cannot hold NUL: refused here, by name
+        if bad := [k for k, v in row.items() if "\x00" in k or (v is not None and "\x00" in v)]:
+            raise IntakeError(f"payout {i}: field {bad[0]!r} contains a NUL character; nothing was taken")
     columns = [c for c in KNOWN_COLUMNS if any(c in r for r in rows)]
     frame = pl.DataFrame({c: pl.Series(c, [r.get(c) for r in rows], dtype=pl.Utf8) for c in columns})
     frame = frame.with_columns(row=pl.int_range(1, frame.height + 1, dtype=pl.Int64)).select("row", *columns)
@@ -233,6 +236,8 @@ def forget_run(conn: "psycopg.Connection", run_id: str) -> None:
 
 def store_file(conn: "psycopg.Connection", name: str, source: str, data: bytes, user: str) -> int:
     """Keep the uploaded bytes; the same content twice raises DuplicateFile."""
+    if "\x00" in name or "\x00" in source:
+        raise IntakeError(f"the file name {name!r} or source contains a NUL character; nothing was taken")
     digest = sha256(data)
     row = conn.execute(
         "INSERT INTO payouts.uploaded_files (sha256, name, source, size_bytes, content, uploaded_by)"

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from payouts.masking import mask_text
+
 if TYPE_CHECKING:
     import httpx
 
@@ -119,7 +121,8 @@ class ProviderRequestRejected(ProviderError):
     """The provider refused the request itself (4xx): fix the request, do not retry."""
 
     def __init__(self, status_code: int, detail: Any):
-        super().__init__(f"provider refused the request ({status_code}): {detail}")
+        # A 422 echoes the request, its creditor's account with it: the message masks it.
+        super().__init__(f"provider refused the request ({status_code}): {mask_text(detail)}")
         self.status_code = status_code
         self.detail = detail
 
