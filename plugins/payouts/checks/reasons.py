@@ -37,6 +37,9 @@ _SPECS = [
                "No usable destination: give exactly one of an IBAN, a local account "
                "(account_number + routing_code) or a wallet (wallet_address + network); {detail}.",
                "None, several, or an incomplete one of IBAN / local account / wallet is given."),
+    ReasonSpec("COUNTRY_INVALID", "BE09", REJECTED,
+               "Country {country} is not an ISO 3166-1 alpha-2 country code.",
+               "The country given is not a two-letter ISO country code (XK, Kosovo, is accepted)."),
     ReasonSpec("FORMULA_IN_CELL", None, HELD,
                "Field {field} starts with '=' ({value}): a spreadsheet formula, kept as text.",
                "A name or reference cell starts with '=' (formula injection); never evaluated."),

@@ -18,6 +18,8 @@ more of them (e.g. warehouse-backed KYC), and they are folded in the same way.
 
 from __future__ import annotations
 
+import functools
+
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -87,12 +89,23 @@ def _route(df: pl.DataFrame) -> pl.DataFrame:
                            .then(route_frame(keys).get_column("rail")))
 
 
+@functools.cache
+def iso_countries() -> frozenset[str]:
+    """ISO 3166-1 alpha-2 codes, and XK (Kosovo: user-assigned, but it has IBANs and banks use it)."""
+    import pycountry
+
+    return frozenset({c.alpha_2 for c in pycountry.countries} | {"XK"})
+
+
 def _field_reasons(df: pl.DataFrame) -> pl.DataFrame:
     missing = {
         f"_rsn_missing_{c}": reason_expr("MISSING_FIELD", pl.col(c).is_null(), field=c) for c in REQUIRED_COLUMNS
     }
     missing["_rsn_missing_country"] = reason_expr(
         "MISSING_FIELD", (pl.col("dest_kind") == "local") & pl.col("country").is_null(), field="country")
+    missing["_rsn_country"] = reason_expr(
+        "COUNTRY_INVALID", pl.col("country").is_not_null() & ~pl.col("country").is_in(sorted(iso_countries())),
+        country=pl.col("country").str.slice(0, 40))
     detail = (
         pl.when(pl.col("_dest_given") == 0).then(pl.lit("none is given"))
         .when(pl.col("_dest_given") > 1).then(pl.lit("several are given"))

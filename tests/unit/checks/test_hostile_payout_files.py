@@ -318,15 +318,21 @@ def test_formula_cells_are_never_evaluated_nor_ready(tmp_path, column):
         assert flagged and all(d["decision"] != "ready" and d["reasons"] for d in flagged), (path.name, decided)
 
 
-@pytest.mark.xfail(strict=True, reason="the row checks do not validate a given country: a formula (or any text) in "
-                                       "`country` of an IBAN row passes `payouts check` as ready (checks/rows.py)")
-def test_a_formula_in_country_is_not_ready(tmp_path):
+def test_a_formula_or_junk_in_country_is_rejected(tmp_path):
     path = tmp_path / "country.csv"
     path.write_text("payout_id,recipient_id,name,country,amount,currency,iban\n"
-                    "P1,R1,Anna,=1+1,10.00,EUR,DE89370400440532013000\n")
+                    "P1,R1,Anna,=1+1,10.00,EUR,DE89370400440532013000\n"
+                    "P2,R2,Ben,Germany,10.00,EUR,DE89370400440532013000\n"
+                    "P3,R3,Cleo,de,10.00,EUR,DE89370400440532013000\n"
+                    "P4,R4,Dan,XK,10.00,EUR,XK051212012345678906\n")
     out, err = io.StringIO(), io.StringIO()
     assert main([str(path)], out=out, err=err) == 0
-    assert json.loads(out.getvalue().splitlines()[0])["decision"] != "ready"
+    decided = {d["payout_id"]: d for d in map(json.loads, out.getvalue().splitlines()[:-1])}
+    for bad in ("P1", "P2"):
+        assert decided[bad]["decision"] == "rejected", decided[bad]
+        assert "COUNTRY_INVALID" in [r["code"] for r in decided[bad]["reasons"]]
+    for good in ("P3", "P4"):
+        assert "COUNTRY_INVALID" not in [r["code"] for r in decided[good]["reasons"]], decided[good]
 
 
 def test_limits_come_from_the_environment(monkeypatch):
