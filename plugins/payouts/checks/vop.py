@@ -94,11 +94,17 @@ def _children(element, name: str) -> list:
 
 
 def _child(element, *path: str):
+    """The first descendant along `path` (local names), or None. Called per field of every answer."""
     for name in path:
         if element is None:
             return None
-        found = _children(element, name)
-        element = found[0] if found else None
+        for child in element:
+            tag = child.tag
+            if isinstance(tag, str) and tag.rpartition("}")[2] == name:
+                element = child
+                break
+        else:
+            return None
     return element
 
 
