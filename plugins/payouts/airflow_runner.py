@@ -36,6 +36,15 @@ def warm_up() -> None:
 
     for name in WARM_IMPORTS:
         importlib.import_module(name)
+    # The Execution API that Dag.test's tasks talk to in-process is built on first
+    # use (a FastAPI app): build it now, so that the first task does not pay for it.
+    try:
+        from airflow.sdk.execution_time.supervisor import in_process_api_server
+    except ImportError:  # another Airflow layout: the first task builds it
+        return
+    api = in_process_api_server()
+    api.app  # noqa: B018 (built on access)
+    api.transport  # noqa: B018
 
 
 def run_dag(dag_id: str, conf: dict) -> str:

@@ -60,6 +60,9 @@ REQUEST_SIZE = int(os.environ.get("PAYOUTS_REQUEST_SIZE", "500"))
 # Concurrent requests in flight per submit task: the provider's rate limit.
 SUBMIT_CONCURRENCY = int(os.environ.get("PAYOUTS_SUBMIT_CONCURRENCY", "8"))
 HTTP_TIMEOUT_S = float(os.environ.get("PAYOUTS_HTTP_TIMEOUT_S", "30"))
+# Processes for the row checks' per-value library calls (IBAN, wallet validation) on
+# runs with 50,000 distinct values or more; 1 keeps them in the task's process.
+CHECK_WORKERS = int(os.environ.get("PAYOUTS_CHECK_WORKERS", str(min(4, os.cpu_count() or 1))))
 
 # Days after acceptance without a statement line before a missing_at_provider break.
 MISSING_AFTER_DAYS = int(os.environ.get("PAYOUTS_MISSING_AFTER_DAYS", "3"))

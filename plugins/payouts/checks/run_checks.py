@@ -25,12 +25,12 @@ def _sanctions_index():
     return load_lists()
 
 
-def screen_run(conn: psycopg.Connection, run_id: str, payees: "pl.DataFrame") -> "pl.DataFrame":
+def screen_run(conn: psycopg.Connection, run_id: str, payees: "pl.DataFrame", index=None) -> "pl.DataFrame":
     """Screen the run's payees; store the outcome per recipient; return it."""
     import polars as pl
     from payouts.checks.sanctions import Thresholds
 
-    index = _sanctions_index()
+    index = index or _sanctions_index()
     allow = conn.execute("SELECT recipient_id, list_entry_id FROM payouts.sanctions_allowlist").fetchall()
     screened = index.screen_frame(
         payees.select("recipient_id", "name", "country", "address").unique("recipient_id"),
@@ -186,17 +186,18 @@ def check_run_items(conn: psycopg.Connection, run_id: str, verify=None) -> dict[
         # No indicative rate: no automatic allowance for an unverified payee.
         _kyc_limit_minor=pl.col("currency").replace_strict(limits, default=0, return_dtype=pl.Int64),
     ).drop("amount_minor", "paid_this_month_minor", "destination_holders", "exponent")
-    screened = screen_run(conn, run_id, frame)
+    index = _sanctions_index()
+    screened = screen_run(conn, run_id, frame, index)
     from payouts.checks.sanctions import normalise_wallet
 
-    index = _sanctions_index()
     wallets_listed = {w for w in frame["wallet_address"].drop_nulls().unique().to_list()
                       if normalise_wallet(w) in index.wallets}
     if verify is not None:
         vop = verify_payees(conn, frame, verify)
     else:
         vop = pl.DataFrame(schema={"recipient_id": pl.Utf8, "_vop": pl.Utf8, "_vop_held_name": pl.Utf8})
-    checked = check_rows(frame, CheckPolicy(evm_lowercase=settings.EVM_LOWERCASE_POLICY),
+    policy = CheckPolicy(evm_lowercase=settings.EVM_LOWERCASE_POLICY, workers=settings.CHECK_WORKERS)
+    checked = check_rows(frame, policy,
                          extra_checks=_warehouse_checks(screened, wallets_listed, vop))
     decided = checked.select(
         item_id="payout_id", decision="decision",
