@@ -177,7 +177,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     url = _warehouse()
     with connect(url, autocommit=True) as conn:
         pass_id = recon.open_pass(conn, "cli")
-        files = [recon.load_file(conn, path, provider_name=args.provider) for path in recon.pending_files(folder=folder)]
+        files = recon.load_files(conn, recon.pending_files(folder=folder), provider_name=args.provider)
         counts = recon.match_pass(conn)
         counts["missing_at_provider"] = recon.flag_missing(conn)
         loaded = [f for f in files if f["loaded"]]

@@ -168,7 +168,7 @@ def load_statements(pass_id: int) -> dict:
     from payouts.reconcile import run as recon
 
     def work(conn):
-        loaded = [recon.load_file(conn, path) for path in recon.pending_files()]
+        loaded = recon.load_files(conn, recon.pending_files())
         new = [f for f in loaded if f["loaded"]]
         return {"files": len(new), "lines": sum(f["lines"] for f in new)}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -110,3 +111,29 @@ def test_an_accepted_item_is_missing_only_after_enough_statement_days(own_wareho
         assert missing() == {"R900001-00000001", "R900001-00000002"}
         with pytest.raises(ValueError):
             recon.flag_missing(conn, after_days=0)
+
+
+def test_files_parsed_in_worker_processes_load_as_one_by_one(own_warehouse, tmp_path, monkeypatch):
+    """load_files with the parsing in spawned workers: the same lines, quarantines and skips, in order."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(SAMPLE, folder / "a-bank.xml")
+    shutil.copy(SAMPLE, folder / "b-same-bytes.xml")                 # identical: loaded once
+    shutil.copy(FIVE_DECIMALS, folder / "c-five-decimals.xml")       # quarantined
+    (folder / "d-junk.xml").write_bytes(b"\x00\x01 not a statement")  # quarantined
+    unbalanced = FIXTURES / "camt" / "moov-iso20022_camt.053_P_CH2909000000250094239_1110092698_0_2020112503071366.xml"
+    shutil.copy(unbalanced, folder / "e-other.xml")
+    monkeypatch.setattr(recon, "PARALLEL_PARSE_MIN_BYTES", 0)
+    paths = recon.pending_files(folder=folder)
+    with psycopg.connect(own_warehouse, autocommit=True) as conn:
+        results = recon.load_files(conn, paths, provider_name="parallel-test", workers=2)
+        assert [r["file"] for r in results] == [Path(p).name for p in paths]
+        by_name = {r["file"]: r for r in results}
+        assert by_name["a-bank.xml"]["loaded"] and by_name["a-bank.xml"]["lines"] == parse_statement_file(SAMPLE).lines.height
+        assert not by_name["b-same-bytes.xml"]["loaded"] and "quarantined" not in by_name["b-same-bytes.xml"]
+        assert "exactly" in by_name["c-five-decimals.xml"]["quarantined"]
+        assert "unrecognised" in by_name["d-junk.xml"]["quarantined"]
+        assert by_name["e-other.xml"]["lines"] == parse_statement_file(unbalanced).lines.height
+        stored = conn.execute("SELECT count(*) FROM recon.statement_lines WHERE provider = 'parallel-test'").fetchone()[0]
+        assert stored == by_name["a-bank.xml"]["lines"] + by_name["e-other.xml"]["lines"]
+        assert all(not r["loaded"] for r in recon.load_files(conn, paths, provider_name="parallel-test", workers=2))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -63,18 +64,58 @@ def pending_files(provider_name: str = PROVIDER, folder: Path | None = None) -> 
 
 def load_file(conn: psycopg.Connection, path: str, provider_name: str = PROVIDER) -> dict:
     """Parse one statement file and load its lines. A file already loaded adds nothing."""
-    from payouts.statements import parse_statement_file
-    from payouts.statements.model import LINE_COLUMNS
+    return load_files(conn, [path], provider_name, workers=1)[0]
 
+
+# Files with this many bytes in all, or more, are parsed in worker processes.
+PARALLEL_PARSE_MIN_BYTES = 8 << 20
+
+
+def load_files(conn: psycopg.Connection, paths: list[str], provider_name: str = PROVIDER,
+               workers: int | None = None) -> list[dict]:
+    """load_file for each path, in order; the parsing of big sets of files spread over processes.
+
+    Parsing is pure (bytes in, lines out) and runs in `workers` spawned processes
+    when the new files are big enough; loading stays in this connection, one
+    file per transaction, in the given order, so the result is the same either way.
+    """
+    new: list[tuple[str, str, int]] = []
+    results: dict[str, dict] = {}
+    seen: set[str] = set()
+    for path in paths:
+        digest, size = _digest(path)
+        if digest in seen or conn.execute(
+            "SELECT 1 FROM recon.statement_files WHERE sha256 = %(d)s"
+            " UNION ALL SELECT 1 FROM recon.quarantined_files WHERE sha256 = %(d)s", {"d": digest}
+        ).fetchone():
+            results[path] = {"file": Path(path).name, "loaded": False, "lines": 0}
+        else:
+            new.append((path, digest, size))
+        seen.add(digest)
+    workers = settings.CHECK_WORKERS if workers is None else workers
+    parsed_files = _parse_all([p for p, _, _ in new], workers if sum(n for *_, n in new) >= PARALLEL_PARSE_MIN_BYTES
+                              else 1)
+    for (path, digest, size), parsed in zip(new, parsed_files):
+        results[path] = _store_file(conn, path, digest, size, parsed, provider_name)
+    return [results[p] for p in paths]
+
+
+def _digest(path: str) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def parse_for_load(path: str):
+    """The parsed statement file, or the StatementError that quarantines it (module level: runs in workers)."""
+    from payouts.statements import parse_statement_file
+    from payouts.statements.integrity import classify_lines
     from payouts.statements.model import StatementError
 
-    data = Path(path).read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if conn.execute(
-        "SELECT 1 FROM recon.statement_files WHERE sha256 = %(d)s"
-        " UNION ALL SELECT 1 FROM recon.quarantined_files WHERE sha256 = %(d)s", {"d": digest}
-    ).fetchone():
-        return {"file": Path(path).name, "loaded": False, "lines": 0}
     try:
         parsed = parse_statement_file(path)
         lines = parsed.lines
@@ -82,22 +123,42 @@ def load_file(conn: psycopg.Connection, path: str, provider_name: str = PROVIDER
         if inexact:
             raise StatementError(f"{inexact} lines carry amounts their currency cannot hold exactly", path)
     except StatementError as exc:
+        return exc
+    return parsed, classify_lines(lines)
+
+
+def _parse_all(paths: list[str], workers: int) -> list:
+    if workers < 2 or len(paths) < 2:
+        return [parse_for_load(p) for p in paths]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Largest first, so that no big file starts last; results come back in path order.
+    order = sorted(range(len(paths)), key=lambda i: -os.path.getsize(paths[i]))
+    # spawn, not fork: polars' thread pool does not survive a fork.
+    with ProcessPoolExecutor(min(workers, len(paths)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {i: pool.submit(parse_for_load, paths[i]) for i in order}
+        return [futures[i].result() for i in range(len(paths))]
+
+
+def _store_file(conn: psycopg.Connection, path: str, digest: str, size: int, parsed, provider_name: str) -> dict:
+    from payouts.statements.model import LINE_COLUMNS, StatementError
+
+    if isinstance(parsed, StatementError):
         # Kept aside with its reason; the other files go on.
         conn.execute(
             "INSERT INTO recon.quarantined_files (sha256, provider, name, path, reason) VALUES (%s, %s, %s, %s, %s)"
             " ON CONFLICT (sha256) DO NOTHING",
-            (digest, provider_name, Path(path).name, str(path), str(exc)),
+            (digest, provider_name, Path(path).name, str(path), str(parsed)),
         )
-        return {"file": Path(path).name, "loaded": False, "lines": 0, "quarantined": str(exc)}
-    from payouts.statements.integrity import classify_lines
-
-    lines = classify_lines(lines)
+        return {"file": Path(path).name, "loaded": False, "lines": 0, "quarantined": str(parsed)}
+    parsed, lines = parsed
     with conn.transaction():
         file_id = conn.execute(
             "INSERT INTO recon.statement_files (provider, name, format, sha256, size_bytes, path, line_count)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING file_id",
             (provider_name, Path(path).name, lines["message_type"][0] if lines.height else "empty",
-             digest, len(data), str(path), lines.height),
+             digest, size, str(path), lines.height),
         ).fetchone()[0]
         conn.execute(
             "CREATE TEMP TABLE _lines (account text, statement_id text, entry_ref text, position int,"
