@@ -54,3 +54,114 @@ def fresh_database(kind: str) -> tuple[str, Callable[[], None]]:
     return url, drop
 
 
+# -- the services of the distributed shape (tests/cluster, tests/chaos) --------------
+
+def cluster_pg_url() -> str:
+    """PAYOUTS_CLUSTER_PG_URL, else the test server, else this machine's PostgreSQL."""
+    return (os.environ.get("PAYOUTS_CLUSTER_PG_URL") or server_url()
+            or "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def cluster_redis_url() -> str:
+    return os.environ.get("PAYOUTS_CLUSTER_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def cluster_services_unreachable() -> str | None:
+    """Why the cluster's PostgreSQL or Redis cannot be used, or None."""
+    import redis
+
+    pg = _with_db(cluster_pg_url(), "postgres")
+    try:
+        psycopg.connect(pg, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return f"PostgreSQL server not reachable at {pg}: {exc}".strip()
+    try:
+        redis.Redis.from_url(cluster_redis_url(), socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        return f"Redis not reachable at {cluster_redis_url()}: {exc}"
+    return None
+
+
+def require_cluster_services() -> dict[str, str]:
+    """{"pg", "redis"} URLs; skips the test when one is unreachable (fails under PAYOUTS_REQUIRE_CLUSTER=1)."""
+    import pytest
+
+    reason = cluster_services_unreachable()
+    if reason:
+        if os.environ.get("PAYOUTS_REQUIRE_CLUSTER") == "1":
+            pytest.fail(f"PAYOUTS_REQUIRE_CLUSTER=1 but {reason}")
+        pytest.skip(reason)
+    return {"pg": cluster_pg_url(), "redis": cluster_redis_url()}
+
+
+# -- what must hold after any payout run, whatever failed on the way ------------------
+
+# Statuses whose money sits in the `reserved` account (snapshotted, not yet sent or given back).
+RESERVED_STATUSES = ("snapshotted", "ready", "held", "approved", "submitted", "awaiting_status", "fallback")
+
+
+def item_statuses(conn: psycopg.Connection, run_id: str | None = None) -> dict[str, int]:
+    """status -> item count, of one run or of the whole warehouse."""
+    return dict(conn.execute(
+        "SELECT status, count(*) FROM payouts.payout_items WHERE %(run)s::text IS NULL OR run_id = %(run)s"
+        " GROUP BY 1", {"run": run_id}).fetchall())
+
+
+def items_not_at_rest(conn: psycopg.Connection) -> dict[str, int]:
+    """Items neither final, nor parked (held, awaiting_status), nor accepted: status -> count."""
+    from payouts import states
+
+    resting = sorted(states.AT_REST | {"accepted"})
+    return dict(conn.execute(
+        "SELECT status, count(*) FROM payouts.payout_items WHERE status <> ALL(%s) GROUP BY 1",
+        (resting,)).fetchall())
+
+
+def parked_without_reason(conn: psycopg.Connection) -> int:
+    """Held, awaiting_status or rejected items that carry no reason."""
+    return conn.execute(
+        "SELECT count(*) FROM payouts.payout_items WHERE status IN ('held', 'awaiting_status', 'rejected')"
+        " AND jsonb_array_length(reasons) = 0").fetchone()[0]
+
+
+def ledger_problems(conn: psycopg.Connection) -> list[str]:
+    """Why the ledger does not balance against the items; [] when it does.
+
+    Every transaction balances per currency; `clearing` holds exactly what the
+    accepted items paid (per paid currency), `reserved` exactly what the items
+    still in the run's hands owe (per owed currency); no payable is negative.
+    """
+    problems = []
+    unbalanced = conn.execute("SELECT count(*) FROM ledger.unbalanced_transactions").fetchone()[0]
+    if unbalanced:
+        problems.append(f"{unbalanced} ledger transactions do not balance")
+
+    def per_currency(query: str, params: tuple = ()) -> dict[str, int]:
+        return {c: int(v) for c, v in conn.execute(query, params).fetchall() if v}
+
+    clearing = per_currency("SELECT currency, sum(-amount_minor) FROM ledger.postings"
+                            " WHERE account = 'clearing' GROUP BY 1")
+    accepted = per_currency("SELECT COALESCE(paid_currency, currency), sum(COALESCE(paid_amount_minor, amount_minor))"
+                            " FROM payouts.payout_items WHERE status = 'accepted' GROUP BY 1")
+    if clearing != accepted:
+        problems.append(f"clearing {clearing} != accepted items {accepted}")
+    reserved = per_currency("SELECT currency, sum(-amount_minor) FROM ledger.postings"
+                            " WHERE account = 'reserved' GROUP BY 1")
+    owed = per_currency("SELECT currency, sum(amount_minor) FROM payouts.payout_items"
+                        " WHERE status = ANY(%s) GROUP BY 1", (list(RESERVED_STATUSES),))
+    if reserved != owed:
+        problems.append(f"reserved {reserved} != items still reserved {owed}")
+    negative = conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM ledger.postings WHERE account = 'payable'"
+        " GROUP BY recipient_id, currency HAVING sum(amount_minor) > 0) n").fetchone()[0]
+    if negative:
+        problems.append(f"{negative} payable balances are negative")
+    return problems
+
+
+def ledger_balances(conn: psycopg.Connection) -> dict[str, int]:
+    """'account currency' -> balance, and the number of ledger transactions: to compare before and after."""
+    balances = {f"{a} {c}": int(v) for a, c, v in conn.execute(
+        "SELECT account, currency, sum(amount_minor) FROM ledger.postings GROUP BY 1, 2 ORDER BY 1, 2").fetchall()}
+    balances["transactions"] = conn.execute("SELECT count(*) FROM ledger.transactions").fetchone()[0]
+    return balances

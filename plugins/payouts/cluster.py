@@ -126,6 +126,8 @@ class Cluster:
         scheduled_runs: bool = False,
         ready_timeout_s: float = 180.0,
         password: str | None = None,
+        heartbeat_check_s: float | None = None,
+        extra_env: dict[str, str] | None = None,
     ):
         self.work_dir = Path(work_dir).resolve()
         self.metadata_url = metadata_url.replace("postgresql://", "postgresql+psycopg://", 1)
@@ -139,6 +141,10 @@ class Cluster:
         if default_queue_worker and not any(DEFAULT_QUEUE in w.queues for w in self.workers):
             self.workers.append(Worker("worker-default", (DEFAULT_QUEUE,), worker_concurrency))
         self.heartbeat_timeout_s = heartbeat_timeout_s
+        # How often the scheduler looks for, and each task's supervisor sends, heartbeats;
+        # None keeps Airflow's defaults (10 s and 5 s). Chaos tests lower it with the timeout.
+        self.heartbeat_check_s = heartbeat_check_s
+        self.extra_env = dict(extra_env or {})
         self.scheduled_runs = scheduled_runs
         self.ready_timeout_s = ready_timeout_s
         self.password = password or secrets.token_urlsafe(12)
@@ -147,6 +153,7 @@ class Cluster:
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.logs_dir = self.work_dir / "logs"
         self.processes: dict[str, subprocess.Popen] = {}
+        self._known: dict[int, Any] = {}  # pid -> psutil.Process of every process seen in the tree
         self._token: str | None = None
         self.env = self._environment()
 
@@ -212,6 +219,10 @@ class Cluster:
             "PYTHONPATH": os.pathsep.join(p for p in [str(settings.PLUGINS_DIR), env.get("PYTHONPATH", "")] if p),
             CLUSTER_ID_VAR: self.cluster_id,
         })
+        if self.heartbeat_check_s is not None:
+            env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL"] = str(self.heartbeat_check_s)
+            env["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"] = str(max(1, int(self.heartbeat_check_s)))
+        env.update(self.extra_env)
         return env
 
     # -- lifecycle -----------------------------------------------------------
@@ -257,6 +268,88 @@ class Cluster:
                 stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.work_dir,
             )
 
+    # -- workers: crash and come back ------------------------------------------
+
+    def worker(self, name: str) -> Worker:
+        return next(w for w in self.workers if w.name == name)
+
+    def worker_pids(self, name: str) -> list[int]:
+        """Live processes of one worker: the Celery worker, its pool, the task supervisors and tasks."""
+        return sorted(p.pid for p in self._worker_processes(name))
+
+    def _worker_processes(self, name: str) -> list:
+        """The worker's process tree, and anything else carrying its name in its environment.
+
+        By the tree: Celery's pool processes and Airflow's task processes rename
+        themselves (setproctitle), which overwrites what /proc shows of their
+        environment; and a task runs in its own process group.
+        """
+        import psutil
+
+        found: dict[int, Any] = {}
+        process = self.processes.get(name)
+        if process is not None and process.poll() is None:
+            try:
+                root = psutil.Process(process.pid)
+                found.update({p.pid: p for p in [root, *root.children(recursive=True)]})
+            except psutil.Error:
+                pass
+        for proc in psutil.process_iter(["pid"]):
+            if proc.pid in found or proc.pid == os.getpid():
+                continue
+            try:
+                env = proc.environ()
+            except (psutil.Error, OSError):
+                continue
+            if env.get(CLUSTER_ID_VAR) == self.cluster_id and env.get(WORKER_NAME_VAR) == name:
+                found[proc.pid] = proc
+        self._remember(found.values())
+        return [p for p in found.values() if _alive(p)]
+
+    def kill_worker(self, name: str, timeout_s: float = 15.0) -> list[int]:
+        """SIGKILL every process of a worker at once, as when its machine dies; return their pids.
+
+        The whole tree is frozen first (SIGSTOP: nothing forks a new task meanwhile),
+        then killed. Nothing gets to clean up: the running tasks stop heartbeating and
+        their Celery messages stay unacknowledged. Returns when all of them are gone.
+        """
+        import psutil
+
+        frozen: dict[int, Any] = {}
+        for _ in range(10):
+            new = [p for p in self._worker_processes(name) if p.pid not in frozen]
+            if not new:
+                break
+            for proc in new:
+                try:
+                    proc.suspend()
+                except psutil.Error:
+                    pass
+                frozen[proc.pid] = proc
+        for proc in frozen.values():
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        process = self.processes.get(name)
+        if process is not None:
+            try:
+                process.wait(timeout_s)  # reap it: our child
+            except subprocess.TimeoutExpired:
+                pass
+        _, alive = psutil.wait_procs(list(frozen.values()), timeout=timeout_s)
+        if alive:
+            raise RuntimeError(f"{name}: processes {[p.pid for p in alive]} survived SIGKILL for {timeout_s}s")
+        return sorted(frozen)
+
+    def restart_worker(self, name: str) -> None:
+        """Start a worker again under the same name and queues (its log continues)."""
+        process = self.processes.get(name)
+        if process is not None and process.poll() is None:
+            raise RuntimeError(f"{name} is still running (pid {process.pid})")
+        worker = self.worker(name)
+        self._spawn(worker.name, worker.command(), {WORKER_NAME_VAR: worker.name})
+
     def wait_ready(self) -> None:
         """Until the api-server answers and reports scheduler, dag-processor and triggerer healthy."""
         import httpx
@@ -287,6 +380,7 @@ class Cluster:
 
     def stop(self, grace_s: float = 20.0) -> None:
         """End every process the cluster started: SIGTERM to each group, SIGKILL after grace_s, then stragglers."""
+        self._remember_trees()
         for process in self.processes.values():
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
@@ -311,22 +405,45 @@ class Cluster:
         while self.leftover_pids() and time.monotonic() < deadline:
             time.sleep(0.2)
 
-    def leftover_pids(self) -> list[int]:
-        """Live processes (other than this one) started by this cluster, found by its id in their environment."""
+    def _remember(self, procs) -> None:
+        for proc in procs:
+            if proc.pid not in self._known or not _alive(self._known[proc.pid]):  # a reused pid
+                self._known[proc.pid] = proc
+
+    def _remember_trees(self) -> None:
+        """Note every live descendant: once its parent dies it is found by nothing else."""
         import psutil
 
-        found = []
+        for process in self.processes.values():
+            if process.poll() is None:
+                try:
+                    root = psutil.Process(process.pid)
+                    self._remember([root, *root.children(recursive=True)])
+                except psutil.Error:
+                    pass
+
+    def leftover_pids(self) -> list[int]:
+        """Live processes (other than this one) started by this cluster.
+
+        Found by the cluster id in their environment, and among the descendants
+        noted while their parents lived (processes that rename themselves hide
+        their environment).
+        """
+        import psutil
+
+        self._remember_trees()
+        found = [pid for pid, proc in self._known.items() if _alive(proc) and pid != os.getpid()]
         for proc in psutil.process_iter(["pid"]):
             if proc.pid == os.getpid():
                 continue
             try:
                 if proc.status() == psutil.STATUS_ZOMBIE:
                     continue
-                if proc.environ().get(CLUSTER_ID_VAR) == self.cluster_id:
+                if proc.pid not in found and proc.environ().get(CLUSTER_ID_VAR) == self.cluster_id:
                     found.append(proc.pid)
             except (psutil.Error, OSError):
                 continue
-        return found
+        return sorted(found)
 
     def __enter__(self) -> Cluster:
         return self.start()
@@ -403,6 +520,19 @@ class Cluster:
         return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
                         params={"limit": 1000})["task_instances"]
 
+    def clear_dag_run(self, dag_id: str, run_id: str) -> dict:
+        """Clear every task instance of a finished run (POST .../dagRuns/{run}/clear); return the run, queued again."""
+        return self.api("POST", f"/dags/{dag_id}/dagRuns/{run_id}/clear", json={"dry_run": False, "only_failed": False})
+
+    def clear_task_instances(self, dag_id: str, run_id: str, task_ids: list[str | tuple[str, int]]) -> list[dict]:
+        """Clear single task instances (a task id, or (task id, map index)) of a run; nothing downstream."""
+        result = self.api("POST", f"/dags/{dag_id}/clearTaskInstances", json={
+            "dry_run": False, "dag_run_id": run_id, "only_failed": False, "reset_dag_runs": True,
+            "include_downstream": False, "include_upstream": False,
+            "task_ids": [list(t) if isinstance(t, tuple) else t for t in task_ids],
+        })
+        return result.get("task_instances", [])
+
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         return {f"{ti['task_id']}[{ti['map_index']}]": ti["state"] for ti in self.task_instances(dag_id, run_id)}
 
@@ -414,6 +544,16 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)  # the group is the process's own session (start_new_session)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _alive(proc) -> bool:
+    """A psutil.Process still running (the same process: is_running() compares its start time)."""
+    import psutil
+
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _fernet_key() -> str:

@@ -15,48 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests_support import server_url
+from tests_support import require_cluster_services
 
 RECIPIENTS = 300
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
-def _pg_server_url() -> str:
-    return (os.environ.get("PAYOUTS_CLUSTER_PG_URL") or server_url()
-            or "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _redis_url() -> str:
-    return os.environ.get("PAYOUTS_CLUSTER_REDIS_URL", "redis://127.0.0.1:6379")
-
-
-def _unreachable() -> str | None:
-    """Why the services cannot be used, or None."""
-    import psycopg
-    import redis
-
-    from payouts.cluster import with_database
-
-    pg = with_database(_pg_server_url().replace("postgresql+psycopg://", "postgresql://", 1), "postgres")
-    try:
-        psycopg.connect(pg, connect_timeout=3).close()
-    except psycopg.Error as exc:
-        return f"PostgreSQL server not reachable at {pg}: {exc}".strip()
-    try:
-        redis.Redis.from_url(_redis_url(), socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        return f"Redis not reachable at {_redis_url()}: {exc}"
-    return None
-
-
 @pytest.fixture(scope="session")
 def cluster_services() -> dict[str, str]:
-    reason = _unreachable()
-    if reason:
-        if os.environ.get("PAYOUTS_REQUIRE_CLUSTER") == "1":
-            pytest.fail(f"PAYOUTS_REQUIRE_CLUSTER=1 but {reason}")
-        pytest.skip(reason)
-    return {"pg": _pg_server_url(), "redis": _redis_url()}
+    return require_cluster_services()
 
 
 @pytest.fixture(scope="module")

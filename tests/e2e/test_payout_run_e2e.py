@@ -18,10 +18,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from payouts import states
-from tests_support import WAREHOUSES, fresh_database
+from tests_support import WAREHOUSES, fresh_database, items_not_at_rest, ledger_problems, parked_without_reason
 
-pytestmark = pytest.mark.e2e
+# chaos: every provider fault knob is on (tests/chaos adds worker kills and a warehouse restart).
+pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
 PROJECT = Path(__file__).resolve().parents[2]
 RECIPIENTS = 1000
@@ -66,12 +66,8 @@ def test_summary_has_the_documented_shape(two_runs):
 def test_every_item_is_at_rest_with_a_reason_when_parked(two_runs):
     url, _, _ = two_runs
     with psycopg.connect(url) as conn:
-        statuses = dict(conn.execute("SELECT status, count(*) FROM payouts.payout_items GROUP BY 1").fetchall())
-        unreasoned = conn.execute(
-            "SELECT count(*) FROM payouts.payout_items WHERE status IN ('held', 'awaiting_status', 'rejected')"
-            " AND jsonb_array_length(reasons) = 0").fetchone()[0]
-    assert set(statuses) <= states.AT_REST | {"accepted"}, statuses
-    assert unreasoned == 0
+        assert items_not_at_rest(conn) == {}
+        assert parked_without_reason(conn) == 0
 
 
 def test_every_accepted_item_is_matched_or_has_an_open_break(two_runs):
@@ -95,20 +91,9 @@ def test_every_accepted_item_is_matched_or_has_an_open_break(two_runs):
 def test_the_ledger_balances(two_runs):
     url, _, _ = two_runs
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT count(*) FROM ledger.unbalanced_transactions").fetchone()[0] == 0
-        # What the ledger says is in flight equals what the items say.
-        clearing = conn.execute(
-            "SELECT coalesce(sum(-amount_minor), 0) FROM ledger.postings WHERE account = 'clearing'").fetchone()[0]
-        accepted = conn.execute(
-            "SELECT coalesce(sum(amount_minor), 0) FROM payouts.payout_items WHERE status = 'accepted'").fetchone()[0]
-        assert clearing == accepted
-        reserved = conn.execute(
-            "SELECT coalesce(sum(-amount_minor), 0) FROM ledger.postings WHERE account = 'reserved'").fetchone()[0]
-        parked = conn.execute(
-            "SELECT coalesce(sum(amount_minor), 0) FROM payouts.payout_items"
-            " WHERE status IN ('held', 'awaiting_status', 'approved', 'submitted', 'ready', 'snapshotted')"
-        ).fetchone()[0]
-        assert reserved == parked
+        # Every transaction balances; what the ledger says is in flight (clearing) and
+        # reserved equals what the items say, per currency.
+        assert ledger_problems(conn) == []
 
 
 def test_the_second_run_pays_nothing_the_first_paid_or_reserved(two_runs):
