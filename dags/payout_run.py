@@ -18,7 +18,8 @@ them, route every item to a rail and submit it exactly once.
   record_approval → approve → plan (FX quotes, rail and batches) → batches_<rail> → one mapped `submit_<rail>` task per
   rail on its own Celery queue → plan_fallback → `submit_fallback_<rail>` (the
   second wave, for rail-level rejections) → resolve (asks the provider about anything
-  without an answer) → finish (summary).
+  without an answer) → finish (summary); any_task_failed, a leaf after every
+  task, fails the DAG run when any task failed (finish runs regardless).
 - **Re-running safely:** every task is idempotent. A cleared or retried task
   finds its work done, or resends under the same idempotency keys, and the
   provider executes nothing twice. Submissions carry idempotency keys, so
@@ -64,11 +65,18 @@ def payout_run():
 
         return flows.snapshot(payout_run_id)
 
-    @task(retries=0)  # a failed gate is a verdict, not a glitch
+    # A failed gate is a verdict: AirflowFailException ends the task without a retry. A
+    # dropped warehouse connection is a glitch: retried (the gate only reads and records).
+    @task(retries=2)
     def quality_gate(payout_run_id: str) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from payouts import flows
 
-        return flows.quality_gate(payout_run_id)
+        try:
+            return flows.quality_gate(payout_run_id)
+        except flows.GateFailed as verdict:
+            raise AirflowFailException(str(verdict)) from verdict
 
     @task
     def check_items(payout_run_id: str) -> dict:
@@ -175,4 +183,20 @@ def payout_run():
     resolved >> finish(payout_run_id)
 
 
-payout_run()
+@task(trigger_rule="one_failed", retries=0)
+def any_task_failed() -> None:
+    """Fails when any task of the run failed, so the DAG run does too (skipped otherwise).
+
+    `finish` runs whatever happened upstream (all_done: the summary is always
+    written), so a run's state cannot come from it: without this leaf a run whose
+    submit gave up would still show as a success in the Airflow UI.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException("a task of this payout run failed: see the failed task instances")
+
+
+payout_run_dag = payout_run()
+with payout_run_dag:
+    watcher = any_task_failed().operator
+    [t for t in payout_run_dag.tasks if t is not watcher] >> watcher
