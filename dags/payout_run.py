@@ -94,17 +94,29 @@ def payout_run():
 
         return approval.route(payout_run_id, get_current_context()["dag_run"].triggering_user_name)
 
-    @task(retries=0)  # releases money for payment: a verdict, not a glitch
+    # Releasing money is idempotent (ready -> approved, the audit row once), so a dropped
+    # connection is retried; a refusal (over a threshold, four eyes) is a verdict: no retry.
+    @task(retries=2)
     def auto_approve(payout_run_id: str) -> int:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from payouts import approval
 
-        return approval.auto_approve_run(payout_run_id)
+        try:
+            return approval.auto_approve_run(payout_run_id)
+        except approval.FourEyesError as verdict:
+            raise AirflowFailException(str(verdict)) from verdict
 
-    @task(retries=0)  # four eyes: refuses the run's creator
+    @task(retries=2)  # four eyes: refuses the run's creator, without a retry
     def record_approval(payout_run_id: str, response: dict) -> int:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from payouts import approval
 
-        return approval.record_human_decision(payout_run_id, response)
+        try:
+            return approval.record_human_decision(payout_run_id, response)
+        except approval.FourEyesError as verdict:
+            raise AirflowFailException(str(verdict)) from verdict
 
     @task(trigger_rule="none_failed_min_one_success")
     def approve(payout_run_id: str) -> str:
