@@ -36,6 +36,9 @@ def environment(warehouse_url: str, sandbox_url: str | None = None) -> dict[str,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        # LocalExecutor without the fault that fails a HITL approval answered within
+        # seconds (payouts/executors.py); `make airflow` runs on it.
+        "AIRFLOW__CORE__EXECUTOR": "payouts.executors.ResumeSafeLocalExecutor",
         "GX_ANALYTICS_ENABLED": "False",
     }
     for key, value in defaults.items():

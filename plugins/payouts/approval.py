@@ -336,6 +336,11 @@ def approval_operator(**kwargs):
     items, the largest payouts); a rejection or a timeout is recorded in
     payouts.approvals and, with ignore_downstream_trigger_rules, stops
     everything downstream.
+
+    Airflow 3.3's LocalExecutor fails this task when the answer comes before
+    the worker that parked it has ended (both workers share one try); the
+    CeleryExecutor does not. payouts.executors.ResumeSafeLocalExecutor is a
+    LocalExecutor without that fault (`make airflow` and the console tests use it).
     """
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 
-PROJECT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parents[1]
 USERS = {"creator": "admin", "approver": "admin", "viewer": "viewer"}
 
 
@@ -69,7 +70,8 @@ def start(tmp: Path, warehouse_url: str, sandbox_url: str, extra_env: dict | Non
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # LocalExecutor that does not fail a HITL task answered before its parking worker ended
+        "AIRFLOW__CORE__EXECUTOR": "payouts.executors.ResumeSafeLocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "8",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in USERS.items()),
@@ -82,7 +84,7 @@ def start(tmp: Path, warehouse_url: str, sandbox_url: str, extra_env: dict | Non
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("PAYOUTS_CONSOLE_LOG_LEVEL", "WARNING"),
         "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
         "GX_ANALYTICS_ENABLED": "False",
         "PAYOUTS_WAREHOUSE_URL": warehouse_url,
@@ -93,11 +95,14 @@ def start(tmp: Path, warehouse_url: str, sandbox_url: str, extra_env: dict | Non
     airflow = str(PROJECT / ".venv" / "bin" / "airflow")
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     stack = Stack(base, env, warehouse_url, passwords, home)
-    for name, args in (("api-server", ["api-server", "--port", str(port), "--workers", "2"]),
-                       ("scheduler", ["scheduler"]), ("dag-processor", ["dag-processor"])):
+
+    def launch(name: str, *args: str) -> None:
         log = open(home / f"{name}.log", "wb")
         stack.procs.append(subprocess.Popen([airflow, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True))
+
+    launch("api-server", "api-server", "--port", str(port), "--workers", "2")
+    launch("dag-processor", "dag-processor")
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
@@ -109,6 +114,8 @@ def start(tmp: Path, warehouse_url: str, sandbox_url: str, extra_env: dict | Non
     else:
         stop(stack)
         raise RuntimeError("the api-server did not come up:\n" + stack.logs())
+    # The scheduler only once the Execution API answers: tasks it starts earlier fail to connect.
+    launch("scheduler", "scheduler")
     with stack.client("creator") as client:
         while time.time() < deadline + 60:
             if client.get("/api/v2/dags/payout_run").status_code == 200:
