@@ -247,7 +247,8 @@ def print_summary(summary: dict) -> None:
     gate = summary.get("quality_gate")
     if gate:
         print(f"Quality gate (Great Expectations in PostgreSQL): {'passed' if gate['success'] else 'FAILED'},"
-              f" {gate['expectations']} expectations" + (f"; failed: {', '.join(gate['failed'])}" if gate["failed"] else ""),
+              f" {gate['expectations']} expectations" + (f"; failed: {', '.join(gate['failed'])}" if gate["failed"] else "")
+              + (f" ({gate['note']})" if gate.get("note") else ""),
               file=out)
     recon = summary["reconciliation"]
     print(f"Reconciliation: {recon['matched']:,} matched; breaks: "

@@ -280,6 +280,7 @@ def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
             "success": gate.get("success"),
             "expectations": len(gate.get("expectations", [])),
             "failed": [e.get("expectation") for e in gate.get("expectations", []) if not e.get("success")],
+            **({"note": gate["note"]} if gate.get("note") else {}),
         },
         "run_id": run_id,
         "items": {"total": sum(by_status.values()), "by_status": by_status, "by_rail": by_rail},
