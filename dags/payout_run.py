@@ -69,14 +69,9 @@ def payout_run():
     # dropped warehouse connection is a glitch: retried (the gate only reads and records).
     @task(retries=2)
     def quality_gate(payout_run_id: str) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from payouts import flows
 
-        try:
-            return flows.quality_gate(payout_run_id)
-        except flows.GateFailed as verdict:
-            raise AirflowFailException(str(verdict)) from verdict
+        return flows.refusal_is_final(flows.quality_gate, payout_run_id, refusals=flows.GateFailed)
 
     @task
     def check_items(payout_run_id: str) -> dict:
@@ -98,25 +93,16 @@ def payout_run():
     # connection is retried; a refusal (over a threshold, four eyes) is a verdict: no retry.
     @task(retries=2)
     def auto_approve(payout_run_id: str) -> int:
-        from airflow.sdk.exceptions import AirflowFailException
+        from payouts import approval, flows
 
-        from payouts import approval
-
-        try:
-            return approval.auto_approve_run(payout_run_id)
-        except approval.FourEyesError as verdict:
-            raise AirflowFailException(str(verdict)) from verdict
+        return flows.refusal_is_final(approval.auto_approve_run, payout_run_id, refusals=approval.FourEyesError)
 
     @task(retries=2)  # four eyes: refuses the run's creator, without a retry
     def record_approval(payout_run_id: str, response: dict) -> int:
-        from airflow.sdk.exceptions import AirflowFailException
+        from payouts import approval, flows
 
-        from payouts import approval
-
-        try:
-            return approval.record_human_decision(payout_run_id, response)
-        except approval.FourEyesError as verdict:
-            raise AirflowFailException(str(verdict)) from verdict
+        return flows.refusal_is_final(approval.record_human_decision, payout_run_id, response,
+                                      refusals=approval.FourEyesError)
 
     @task(trigger_rule="none_failed_min_one_success")
     def approve(payout_run_id: str) -> str:

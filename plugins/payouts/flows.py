@@ -24,6 +24,19 @@ class GateFailed(RuntimeError):
     """The data-quality gate refused the run: nothing may be sent."""
 
 
+def refusal_is_final(call, *args, refusals: type[Exception] | tuple[type[Exception], ...]):
+    """`call(*args)` in an Airflow task: a refusal (a verdict) ends the task without a retry.
+
+    Anything else (a dropped connection, say) is left to the task's retries.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        return call(*args)
+    except refusals as verdict:
+        raise AirflowFailException(str(verdict)) from verdict
+
+
 def provider():
     from payouts.providers.http_client import SandboxProvider
 
