@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import psycopg
+import psycopg.sql
 
 from payouts import states
 
@@ -16,6 +17,10 @@ def move_items(conn: psycopg.Connection, selection: str, to_status: str, params:
 
     Only items in a status that may move to `to_status` are touched, so a
     repeated call (a retried task) changes nothing. Returns the items moved.
+    A compare-and-set, without locking rows first: an item whose status another
+    transaction changed since this statement read it is left alone (PostgreSQL
+    re-checks `status = old_status` on the row's newest version), so the event
+    always names the status the item really left.
     `reasons`, when given, are appended to each item's reasons.
     """
     if to_status not in states.STATES:
@@ -29,9 +34,8 @@ def move_items(conn: psycopg.Connection, selection: str, to_status: str, params:
             SET status = %(__to)s, updated_at = now(),
                 reasons = i.reasons || %(__reasons)s::jsonb {extra_set}
             FROM (SELECT item_id, status AS old_status FROM payouts.payout_items
-                  WHERE item_id IN ({selection}) AND status = ANY(%(__from)s)
-                  FOR UPDATE) old
-            WHERE i.item_id = old.item_id
+                  WHERE item_id IN ({selection}) AND status = ANY(%(__from)s)) old
+            WHERE i.item_id = old.item_id AND i.status = old.old_status
             RETURNING i.item_id, old.old_status
         ), events AS (
             INSERT INTO payouts.item_events (item_id, from_status, to_status, detail)
@@ -47,6 +51,37 @@ def move_items(conn: psycopg.Connection, selection: str, to_status: str, params:
         # moment ago): a nested loop planned for one row would visit every item per row.
         conn.execute("SET LOCAL enable_nestloop = off")
         return int(conn.execute(query, bound).fetchone()[0])
+
+
+def move_decided(conn: psycopg.Connection, decided: str, from_status: str, decisions: list[str],
+                 *, detail: str) -> dict[str, int]:
+    """Move each item of the table `decided` (item_id, decision, reasons jsonb) from
+    `from_status` to its own decision, appending its own reasons: one pass over
+    the items where a move_items per decision would take one each and another for
+    the reasons. Every decision is checked against the state machine first.
+    Returns the items moved per decision (a repeated call moves none).
+    """
+    for decision in decisions:
+        states.check_move(from_status, decision)
+    query = psycopg.sql.SQL("""
+        WITH moved AS (
+            UPDATE payouts.payout_items i
+            SET status = d.decision, updated_at = now(), reasons = i.reasons || d.reasons
+            FROM {decided} d
+            WHERE i.item_id = d.item_id AND i.status = %(__from)s AND d.decision = ANY(%(__to)s)
+            RETURNING i.item_id, d.decision
+        ), events AS (
+            INSERT INTO payouts.item_events (item_id, from_status, to_status, detail)
+            SELECT item_id, %(__from)s, decision, %(__detail)s || decision FROM moved
+            RETURNING to_status
+        )
+        SELECT to_status, count(*) FROM events GROUP BY to_status
+    """).format(decided=psycopg.sql.Identifier(decided))
+    with conn.transaction():
+        conn.execute("SET LOCAL enable_nestloop = off")
+        moved = dict(conn.execute(query, {"__from": from_status, "__to": decisions,
+                                          "__detail": detail}).fetchall())
+    return {decision: int(moved.get(decision, 0)) for decision in decisions}
 
 
 def reason(code: str, text: str, iso_code: str | None = None) -> dict:

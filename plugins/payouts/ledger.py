@@ -92,6 +92,11 @@ def unbalanced(conn: psycopg.Connection) -> list[tuple[str, str, int]]:
     return conn.execute("SELECT txn_id, currency, imbalance_minor FROM ledger.unbalanced_transactions").fetchall()
 
 
+def orphans(conn: psycopg.Connection) -> list[tuple[int, str]]:
+    """Postings without their transaction (must be none): (posting_id, txn_id)."""
+    return conn.execute("SELECT posting_id, txn_id FROM ledger.orphan_postings ORDER BY posting_id").fetchall()
+
+
 def balance(conn: psycopg.Connection, account: str, currency: str | None = None) -> dict[str, int]:
     """An account's balance per currency, as its owner reads it (liabilities positive)."""
     rows = conn.execute(

@@ -67,6 +67,12 @@ CHECK_WORKERS = int(os.environ.get("PAYOUTS_CHECK_WORKERS", str(min(4, os.cpu_co
 # Days after acceptance without a statement line before a missing_at_provider break.
 MISSING_AFTER_DAYS = int(os.environ.get("PAYOUTS_MISSING_AFTER_DAYS", "3"))
 
+# Reconciliation's window: statement lines that name their payout match it whatever
+# its age; debits for a whole batch, suggestions and missing_at_provider breaks look
+# at the accepted items of the runs opened in the last N days (an item is flagged
+# missing after MISSING_AFTER_DAYS statement days, long before it leaves the window).
+RECON_WINDOW_DAYS = int(os.environ.get("PAYOUTS_RECON_WINDOW_DAYS", "35"))
+
 # Airflow asset fed by the statement fetch, consumed by reconcile_statements.
 STATEMENTS_ASSET_URI = os.environ.get(
     "PAYOUTS_STATEMENTS_ASSET_URI", "payouts://provider-sandbox/statements"

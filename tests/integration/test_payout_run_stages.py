@@ -96,6 +96,7 @@ def test_snapshot_reserves_once_and_balances(fresh):
             " AND recipient_id LIKE %s", (f"%-{tag}",)).fetchone()[0]
         assert payable == 0
         assert ledger.unbalanced(conn) == []
+        assert ledger.orphans(conn) == []
         # A later run finds nothing left to pay.
         later = payout_run.open_run(conn, f"later-{tag}", "test")
         assert payout_run.snapshot(conn, later) == 0
@@ -144,6 +145,7 @@ def test_checks_route_and_plan(fresh):
         assert owed_again == 10_000
         assert payout_run.route_and_plan(conn, run_id, batch_size=2) == plan  # planning twice changes nothing
         assert ledger.unbalanced(conn) == []
+        assert ledger.orphans(conn) == []
 
 
 def test_a_submission_repeated_after_a_crash_pays_nothing_twice(fresh, sandbox):
@@ -176,6 +178,7 @@ def test_a_submission_repeated_after_a_crash_pays_nothing_twice(fresh, sandbox):
             (f"send:{run_id}-%",)).fetchone()[0]
         assert clearing == 5
         assert ledger.unbalanced(conn) == []
+        assert ledger.orphans(conn) == []
     after = provider.executions()
     assert after["count"] - before == 5  # five payments executed, the repeat added none
     assert after["by_end_to_end_id_duplicates"] == 0
@@ -293,6 +296,7 @@ def test_rail_level_rejections_fall_back_once_under_a_new_key(fresh, tmp_path):
                 " JOIN payouts.payout_items i USING (item_id) WHERE i.recipient_id = %s GROUP BY 1",
                 (f"T-DE-1-{tag}",)).fetchall()
             assert ledger.unbalanced(conn) == []
+            assert ledger.orphans(conn) == []
         executions = provider.executions()
     assert after[f"T-DE-1-{tag}"][:2] == ("accepted", "sepa_credit")
     assert [k.split(":")[1] for k in keys[0][1]] == ["sepa_instant", "sepa_credit"]
@@ -375,6 +379,7 @@ def test_a_payout_owed_in_euros_and_paid_in_zloty_is_quoted_converted_and_balanc
             "SELECT currency, -sum(amount_minor) FROM ledger.postings WHERE account = 'clearing'"
             " AND recipient_id = %s GROUP BY 1", (rid,)).fetchall())
         assert ledger.unbalanced(conn) == []
+        assert ledger.orphans(conn) == []
     assert item[1] == "swift" and item[2] == "PLN"
     # 100.00 EUR less a 0.10 EUR fee at the quoted rate: an exact integer of grosze, rounded down.
     assert item[3] == int((9990 * item[4]).to_integral_value(rounding="ROUND_DOWN")) and item[5] == 10
@@ -429,3 +434,13 @@ def test_changed_bank_details_need_a_second_person_and_cool_off(fresh):
     assert iban == "DE75512108001245126199" and blocked is None
     assert got[rid][0] == "held" and got[rid][2] == ["DESTINATION_COOLING_OFF"]
     assert got[f"T-FR-1-{tag}"][0] == "ready"
+
+
+def test_a_posting_without_its_transaction_is_reported(fresh):
+    """ledger.orphans proves every posting has its transaction (no foreign key does it per row)."""
+    url, tag = fresh
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert ledger.orphans(conn) == []
+        conn.execute("INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor)"
+                     " VALUES (%s, 'payable', NULL, 'EUR', 1)", (f"ghost:{tag}",))
+        assert [txn for _, txn in ledger.orphans(conn)] == [f"ghost:{tag}"]

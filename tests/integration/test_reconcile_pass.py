@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from payouts import settings
 from payouts.reconcile import run as recon
 from payouts.statements import parse_statement_file
 
@@ -111,6 +112,21 @@ def test_an_accepted_item_is_missing_only_after_enough_statement_days(own_wareho
         assert missing() == {"R900001-00000001", "R900001-00000002"}
         with pytest.raises(ValueError):
             recon.flag_missing(conn, after_days=0)
+
+        # A run opened before the window (PAYOUTS_RECON_WINDOW_DAYS) is not looked at again: its
+        # items were flagged, if at all, while it was inside the window.
+        conn.execute("INSERT INTO payouts.runs (run_id, dag_run_id, trigger, created_at) VALUES"
+                     " ('R900002', 'd2', 'test', now() - make_interval(days => %s + 1))",
+                     (settings.RECON_WINDOW_DAYS,))
+        conn.execute("INSERT INTO payouts.payout_items (item_id, run_id, recipient_id, currency, amount_minor,"
+                     " status, rail) VALUES ('R900002-00000001', 'R900002', 'C1', 'EUR', 100, 'accepted',"
+                     " 'sepa_credit')")
+        conn.execute("INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, answered_at)"
+                     " VALUES ('R900002-00000001', 'sepa_credit', 'R900002-00000001:sepa_credit', 'accepted',"
+                     " '2026-03-02')")
+        assert recon.flag_missing(conn, after_days=2) == 0 and "R900002-00000001" not in missing()
+        conn.execute("UPDATE payouts.runs SET created_at = now() WHERE run_id = 'R900002'")
+        assert recon.flag_missing(conn, after_days=2) == 1 and "R900002-00000001" in missing()
 
 
 def test_files_parsed_in_worker_processes_load_as_one_by_one(own_warehouse, tmp_path, monkeypatch):

