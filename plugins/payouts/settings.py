@@ -57,6 +57,9 @@ def sandbox_latency_ms() -> float:
 # cost (a task start, a few queries) small against its HTTP work.
 BATCH_SIZE = int(os.environ.get("PAYOUTS_BATCH_SIZE", "20000"))
 REQUEST_SIZE = int(os.environ.get("PAYOUTS_REQUEST_SIZE", "500"))
+# Payments per chunk inside a submit task: a chunk's answers are recorded in the
+# warehouse while the next chunk is being sent.
+SUBMIT_CHUNK = int(os.environ.get("PAYOUTS_SUBMIT_CHUNK", "5000"))
 # Concurrent requests in flight per submit task: the provider's rate limit.
 SUBMIT_CONCURRENCY = int(os.environ.get("PAYOUTS_SUBMIT_CONCURRENCY", "8"))
 HTTP_TIMEOUT_S = float(os.environ.get("PAYOUTS_HTTP_TIMEOUT_S", "30"))

@@ -3,8 +3,9 @@
 The order of writes is what makes repeats harmless:
 1. write-ahead: each item gets its attempt row (idempotency key derived from
    item and rail) and moves approved -> submitted, committed before any request;
-2. send: bulk requests under those keys, bounded concurrency;
-3. record: answers, item statuses and ledger postings, in one transaction.
+2. send: bulk requests under those keys, bounded concurrency, a chunk at a time;
+3. record: each chunk's answers, item statuses and ledger postings, in one
+   transaction per chunk, while the next chunk is being sent.
 A retried or re-run task finds its items 'submitted' and sends the same keys
 again; the provider answers with what it already did and executes nothing new.
 """
@@ -160,11 +161,9 @@ def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dic
     ]
     outcome.sent = len(payments)
 
-    # 2. send.
-    results, unresolved_keys = asyncio.run(_send_all(provider, rail, payments))
-
-    # 3. record.
-    record_results(conn, rail, results)
+    # 2. send and 3. record, a chunk at a time: the answers of one chunk are recorded
+    # while the next chunk is on the wire (the provider and the warehouse work at once).
+    results, unresolved_keys = asyncio.run(_send_and_record(conn, provider, rail, payments))
     outcome.accepted = sum(1 for r in results if r.status == "accepted")
     outcome.rejected = sum(1 for r in results if r.status == "rejected")
     outcome.unresolved = len(unresolved_keys)
@@ -172,6 +171,37 @@ def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dic
         # The task fails and Airflow retries it: the same keys are sent again.
         raise AmbiguousOutcome(unresolved_keys, f"{len(unresolved_keys)} payments without a final answer")
     return outcome
+
+
+async def _send_and_record(conn: psycopg.Connection, provider: PaymentProvider, rail: str,
+                           payments: list[Payment]) -> tuple[list[PaymentResult], list[str]]:
+    """Send chunk k+1 while chunk k's answers are recorded (in a thread, on `conn`).
+
+    Only the recording thread uses the connection; each chunk is recorded in its
+    own transaction, in order, and every recording has finished when this returns,
+    also when a send or a recording fails.
+    """
+    size = max(1, settings.SUBMIT_CHUNK)
+    chunks = [payments[i : i + size] for i in range(0, len(payments), size)]
+    results: list[PaymentResult] = []
+    unresolved: list[str] = []
+    recording: asyncio.Future | None = None
+    try:
+        for chunk in chunks:
+            if recording is not None and recording.done() and recording.exception() is not None:
+                break  # the last chunk could not be recorded: send nothing more
+            answered, missing = await _send_all(provider, rail, chunk)
+            if recording is not None:
+                await recording
+            recording = asyncio.ensure_future(asyncio.to_thread(record_results, conn, rail, answered))
+            results.extend(answered)
+            unresolved.extend(missing)
+    finally:
+        if recording is not None:
+            await asyncio.gather(recording, return_exceptions=True)
+    if recording is not None:
+        recording.result()  # a failed recording fails the task
+    return results, unresolved
 
 
 async def _send_all(provider: PaymentProvider, rail: str, payments: list[Payment]) -> tuple[list[PaymentResult], list[str]]:

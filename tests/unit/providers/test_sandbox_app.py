@@ -285,3 +285,27 @@ def test_status_of_keys_with_slashes_and_spaces(sandbox):
 
     result, status = asyncio.run(go())
     assert status == result and status.idempotency_key == "R1/item 7:sepa"
+
+
+def test_available_balance_follows_payments_and_day_closes(sandbox):
+    """The prefunded balance less what was accepted since the last close, per rail and currency."""
+    def available(rail: str, currency: str) -> Decimal:
+        response = sandbox.call("GET", f"/v1/balances/{rail}/{currency}")
+        assert response.status_code == 200, response.text
+        return Decimal(response.json()["available"])
+
+    opening = available("sepa_instant", "EUR")
+    sandbox.submit("sepa_instant", [sepa_payment(i, amount_minor=1000) for i in range(3)])
+    assert available("sepa_instant", "EUR") == opening - Decimal("30.00")
+    assert available("sepa_credit", "EUR") == opening                       # another rail's account
+    sandbox.submit("sepa_instant", [sepa_payment(i, amount_minor=1000) for i in range(3)])  # replay
+    sandbox.submit("sepa_instant", [sepa_payment(i, amount_minor=500, key_prefix="L") for i in range(2)])
+    assert available("sepa_instant", "EUR") == opening - Decimal("40.00")
+    sandbox.submit("sepa_credit", [sepa_payment(i, amount_minor=700, key_prefix="M") for i in range(1)])
+    assert available("sepa_credit", "EUR") == opening - Decimal("7.00")
+    closed = sandbox.call("POST", "/v1/clock/advance", json={"days": 1})
+    assert closed.status_code == 200, closed.text
+    after_close = available("sepa_instant", "EUR")                          # the closing balance now
+    assert after_close == opening - Decimal("40.00")
+    sandbox.submit("sepa_instant", [sepa_payment(i, amount_minor=100, key_prefix="N") for i in range(1)])
+    assert available("sepa_instant", "EUR") == after_close - Decimal("1.00")

@@ -206,6 +206,10 @@ class SandboxStore:
             self.db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
         self.business_date = dt.date.fromisoformat(meta["business_date"])
         self.last_closed_seq = int(meta["last_closed_seq"])
+        # Accepted per (rail, currency) over payments (last_closed_seq, _spent_through].
+        self._spent: dict[tuple[str, str], int] = {}
+        self._spent_floor: int | None = None
+        self._spent_through = self.last_closed_seq
         self.next_request_id = int(meta["next_request_id"])
         self.next_seq = (self.db.execute("SELECT max(seq) FROM payments").fetchone()[0] or 0) + 1
 
@@ -378,11 +382,23 @@ class SandboxStore:
             else:
                 keys = [f"{rail}|{currency}"]
             opening = sum(self._account(k, currency)[0] for k in keys)
-            spent = self.db.execute(
-                "SELECT COALESCE(SUM(amount_minor), 0) FROM payments WHERE rail = ? AND currency = ?"
-                " AND status = 'accepted' AND seq > ?", (rail, currency, self.last_closed_seq),
-            ).fetchone()[0]
-            return opening - spent
+            return opening - self._spent_today(rail, currency)
+
+    def _spent_today(self, rail: str, currency: str) -> int:
+        """Accepted since the last close on (rail, currency), from a tally per (rail,
+        currency) that reads each stored payment once (payments are append-only, by seq)."""
+        floor = self.last_closed_seq
+        if self._spent_floor != floor:  # first call, or a day was closed since
+            self._spent_floor, self._spent_through, self._spent = floor, floor, {}
+        newest = self.db.execute("SELECT MAX(seq) FROM payments WHERE seq > ?", (self._spent_through,)).fetchone()[0]
+        if newest is not None:
+            for r, c, amount in self.db.execute(
+                "SELECT rail, currency, SUM(amount_minor) FROM payments WHERE seq > ? AND seq <= ?"
+                " AND status = 'accepted' GROUP BY rail, currency", (self._spent_through, newest),
+            ):
+                self._spent[(r, c)] = self._spent.get((r, c), 0) + amount
+            self._spent_through = newest
+        return self._spent.get((rail, currency), 0)
 
     def _account(self, account_key: str, currency: str) -> tuple[int, int]:
         row = self.db.execute(
