@@ -135,6 +135,9 @@ def ledger_problems(conn: psycopg.Connection) -> list[str]:
     unbalanced = conn.execute("SELECT count(*) FROM ledger.unbalanced_transactions").fetchone()[0]
     if unbalanced:
         problems.append(f"{unbalanced} ledger transactions do not balance")
+    orphans = conn.execute("SELECT count(*) FROM ledger.orphan_postings").fetchone()[0]
+    if orphans:
+        problems.append(f"{orphans} postings have no ledger transaction")
 
     def per_currency(query: str, params: tuple = ()) -> dict[str, int]:
         return {c: int(v) for c, v in conn.execute(query, params).fetchall() if v}

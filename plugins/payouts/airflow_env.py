@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from payouts import settings
@@ -77,11 +78,15 @@ def ensure_password_file(env: dict[str, str], password: str = "admin") -> None:
         path.write_text('{"%s": "%s"}' % (ADMIN_USER, password))
 
 
-def run_dags(steps: list[str], env: dict[str, str], conf: dict, log_path: Path) -> list[dict]:
+def run_dags(steps: list[str], env: dict[str, str], conf: dict, log_path: Path,
+             prepare: Callable[[], None] | None = None) -> list[dict]:
     """Run DAG runs (and `clock:N` steps) to the end, in order, in one Airflow process.
 
     See payouts.airflow_runner. Returns one {"step", "state", "seconds"} per step
-    it reached; Airflow's own output goes to log_path.
+    it reached; Airflow's own output goes to log_path. `prepare()` (the metadata
+    database's migration, say) runs here while the runner loads Airflow and the
+    project; the runner starts the first step once it has returned, and is
+    stopped if it raises.
     """
     import json
     import tempfile
@@ -89,11 +94,21 @@ def run_dags(steps: list[str], env: dict[str, str], conf: dict, log_path: Path) 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="payouts-runner-") as tmp, open(log_path, "ab") as log:
         results = Path(tmp) / "results.json"
-        subprocess.run(
+        runner = subprocess.Popen(
             [sys.executable, "-m", "payouts.airflow_runner", "--conf", json.dumps(conf),
-             "--results", str(results), *steps],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+             "--results", str(results), *(["--wait-for-go"] if prepare else []), *steps],
+            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE if prepare else None,
         )
+        try:
+            if prepare is not None:
+                prepare()
+                runner.stdin.write(b"go\n")
+                runner.stdin.close()
+            runner.wait()
+        except BaseException:
+            runner.kill()
+            runner.wait()
+            raise
         done = json.loads(results.read_text()) if results.exists() else []
     reached = {r["step"] for r in done}
     return done + [{"step": s, "state": "not run", "seconds": 0.0} for s in steps if s not in reached]

@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("steps", nargs="+", help="DAG ids, or clock:N")
     parser.add_argument("--conf", default="{}", help="the DAG runs' conf, as JSON")
     parser.add_argument("--results", type=Path, help="write the steps' states and times here (JSON)")
+    parser.add_argument("--wait-for-go", action="store_true",
+                        help="after loading, wait for the line 'go' on stdin before the first step"
+                             " (the caller prepares the metadata database meanwhile)")
     args = parser.parse_args(argv)
     try:
         conf = json.loads(args.conf)
@@ -96,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     warm_up()
     record("warm_up", "success", started)
+    if args.wait_for_go:
+        started = time.perf_counter()
+        if sys.stdin.readline().strip() != "go":
+            record("wait_for_go", "failed", started)
+            return 1  # the caller's preparation failed: run nothing
+        record("wait_for_go", "success", started)
     for step in args.steps:
         started = time.perf_counter()
         if step.startswith("clock:"):

@@ -62,15 +62,16 @@ def with_database(url: str, database: str) -> str:
 def create_database(server_url: str, prefix: str) -> tuple[str, Callable[[], None]]:
     """Create an empty database `<prefix>_<random>` on a server; return its libpq URL and a dropper."""
     import psycopg
+    from psycopg import sql
 
     admin = with_database(server_url.replace("postgresql+psycopg://", "postgresql://", 1), "postgres")
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
     def drop() -> None:
         with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     return with_database(admin, name), drop
 

@@ -8,6 +8,7 @@ import psycopg
 import psycopg.sql
 
 from payouts import states
+from payouts.warehouse.bulk import ids_in, item_ids_into
 
 
 def move_items(conn: psycopg.Connection, selection: str, to_status: str, params: dict | None = None,
@@ -28,13 +29,28 @@ def move_items(conn: psycopg.Connection, selection: str, to_status: str, params:
     sources = states.sources_of(to_status)
     if not sources:
         raise states.TransitionError(f"no status may move to {to_status!r}")
-    query = f"""
+    bound = dict(params or {}, __to=to_status, __from=sources, __detail=detail,
+                 __reasons=json.dumps(reasons or []))
+    with conn.transaction():
+        # The selection first, with its real size: a batch among a million items is
+        # probed through the primary key, a whole run hash-joined (bulk.ids_in).
+        stored = item_ids_into(conn, "_moving", selection, params)
+        if not stored:
+            return 0
+        ids, hash_join = ids_in("_moving", stored)
+        if hash_join:
+            conn.execute("SET LOCAL enable_nestloop = off")
+        return int(conn.execute(_move_query(ids, extra_set), bound).fetchone()[0])
+
+
+def _move_query(ids: str, extra_set: str) -> str:
+    return f"""
         WITH moved AS (
             UPDATE payouts.payout_items i
             SET status = %(__to)s, updated_at = now(),
                 reasons = i.reasons || %(__reasons)s::jsonb {extra_set}
             FROM (SELECT item_id, status AS old_status FROM payouts.payout_items
-                  WHERE item_id IN ({selection}) AND status = ANY(%(__from)s)) old
+                  WHERE item_id {ids} AND status = ANY(%(__from)s)) old
             WHERE i.item_id = old.item_id AND i.status = old.old_status
             RETURNING i.item_id, old.old_status
         ), events AS (
@@ -44,13 +60,6 @@ def move_items(conn: psycopg.Connection, selection: str, to_status: str, params:
         )
         SELECT count(*) FROM events
     """
-    bound = dict(params or {}, __to=to_status, __from=sources, __detail=detail,
-                 __reasons=json.dumps(reasons or []))
-    with conn.transaction():
-        # Statistics lag a bulk change of status (every item of a run was 'ready' a
-        # moment ago): a nested loop planned for one row would visit every item per row.
-        conn.execute("SET LOCAL enable_nestloop = off")
-        return int(conn.execute(query, bound).fetchone()[0])
 
 
 def move_decided(conn: psycopg.Connection, decided: str, from_status: str, decisions: list[str],

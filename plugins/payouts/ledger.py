@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import psycopg
 
+from payouts.warehouse.bulk import ids_in, item_ids_into
+
 # kind -> legs (account, sign, side, fx_only). A debit is +, a credit -. `side`
 # says which amount a leg carries: 'owed' (the item's amount in the currency the
 # platform owes) or 'paid' (what the provider paid out, in the payee's currency;
@@ -60,7 +62,7 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
                    COALESCE(i.paid_amount_minor, i.amount_minor) AS paid_amount_minor,
                    i.paid_currency IS NOT NULL AS converted
             FROM payouts.payout_items i
-            WHERE i.item_id IN ({selection}) {"AND i.paid_currency IS NOT NULL" if fx_kind else ""}
+            WHERE i.item_id {{ids}} {"AND i.paid_currency IS NOT NULL" if fx_kind else ""}
         ), txn AS (
             INSERT INTO ledger.transactions (txn_id, kind)
             SELECT %(__kind)s || ':' || item_id, %(__kind)s FROM picked
@@ -81,10 +83,15 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
     """
     bound = dict(params or {}, __kind=kind, **leg_params)
     with conn.transaction():
-        # The CTEs carry no statistics: right after a bulk insert the planner can
-        # believe one row and loop over a hundred thousand. Bulk postings hash-join.
+        # The selection first, with its real size: the items are read through the
+        # primary key for a batch and hash-joined for a run (bulk.ids_in). The CTEs
+        # carry no statistics: right after a bulk insert the planner can believe one
+        # row and loop over a hundred thousand, so transactions and legs hash-join.
+        stored = item_ids_into(conn, "_posting", selection, params)
+        if not stored:
+            return 0
         conn.execute("SET LOCAL enable_nestloop = off")
-        return int(conn.execute(query, bound).fetchone()[0])
+        return int(conn.execute(query.replace("{ids}", ids_in("_posting", stored)[0]), bound).fetchone()[0])
 
 
 def unbalanced(conn: psycopg.Connection) -> list[tuple[str, str, int]]:

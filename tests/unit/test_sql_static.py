@@ -25,9 +25,9 @@ SQL_TEXT = re.compile(
 ALLOWED = {
     ("checks/gate.py", "run_literal"):
         "psycopg.sql.Literal of a run id already matched against ^R[0-9]{6}$ (GX query assets take no parameters)",
-    ("items.py", "selection"): "a SELECT of item ids written in this package (callers pass constants)",
     ("items.py", "extra_set"): "a SET fragment written in this package",
-    ("ledger.py", "selection"): "a SELECT of item ids written in this package",
+    ("items.py", "ids"): "a condition from warehouse.bulk.ids_in over a temp table of this package",
+    ("warehouse/bulk.py", "table"): "a temp table name of this package, checked against ^_[a-z_]+$",
     ("ledger.py", "values"): "VALUES rows of %(name)s placeholders and constants from TRANSFERS",
     ("ledger.py", "'AND i.paid_currency IS NOT NULL' if fx_kind else ''"): "a fixed fragment",
     ("reconcile/breaks.py", "selection"): "a SELECT written in this package",
@@ -36,8 +36,6 @@ ALLOWED = {
     ("console/views.py", "expr"): "one of two fixed column expressions chosen by a dict lookup",
     ("warehouse/bulk.py", "bound"): "the query with its values bound client-side by psycopg's mogrify (COPY takes"
                                     " no server-side parameters)",
-    ("cluster.py", "name"): "a database name made of a code-given prefix and uuid4 hex, double-quoted; should"
-                            " become psycopg.sql.Identifier (cluster.py is its owner's to change)",
     # The provider sandbox's own SQLite store: '?' placeholders for values.
     ("providers/sandbox/store.py", "cols"): "a fixed column list written two lines above",
     ("providers/sandbox/store.py", "_STATEMENT_COLUMNS"): "a fixed column list",
