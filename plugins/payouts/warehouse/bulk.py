@@ -57,7 +57,7 @@ def copy_out(conn: psycopg.Connection, query: str, params: dict[str, Any] | tupl
 
 def item_ids_into(conn: psycopg.Connection, table: str, selection: str, params: dict[str, Any] | None = None) -> int:
     """The item ids that `selection` (a SELECT of item ids, package SQL) returns, into the temp
-    table `table` (created if needed, emptied, dropped at commit) with fresh statistics.
+    table `table` (created if needed, emptied, dropped at commit).
 
     Returns the ids stored; `ids_in(table, stored)` then says how to match them.
     Call it inside a transaction.
@@ -65,9 +65,7 @@ def item_ids_into(conn: psycopg.Connection, table: str, selection: str, params: 
     name = pgsql.Identifier(table)
     conn.execute(pgsql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (item_id text) ON COMMIT DROP").format(name))
     conn.execute(pgsql.SQL("TRUNCATE {}").format(name))
-    stored = conn.execute(pgsql.SQL("INSERT INTO {} ").format(name) + pgsql.SQL(selection), params or {}).rowcount
-    conn.execute(pgsql.SQL("ANALYZE {}").format(name))
-    return stored
+    return conn.execute(pgsql.SQL("INSERT INTO {} ").format(name) + pgsql.SQL(selection), params or {}).rowcount
 
 
 # Up to this many ids, items are looked up through the primary key one by one; above
