@@ -55,14 +55,25 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
         leg_params[f"__a{i}"] = account
         leg_params[f"__s{i}"] = side
     fx_kind = all(fx_only for *_, fx_only in legs)
-    query = f"""
+    bound = dict(params or {}, __kind=kind, **leg_params)
+    with conn.transaction():
+        # The selection first, with its real size: the items are read through the
+        # primary key for a batch and hash-joined for a run (bulk.ids_in). The CTEs
+        # carry no statistics: right after a bulk insert the planner can believe one
+        # row and loop over a hundred thousand, so transactions and legs hash-join.
+        stored = item_ids_into(conn, "_posting", selection, params)
+        if not stored:
+            return 0
+        ids, _ = ids_in("_posting", stored)
+        conn.execute("SET LOCAL enable_nestloop = off")
+        query = f"""
         WITH picked AS (
             SELECT i.item_id, i.recipient_id, i.currency, i.amount_minor,
                    COALESCE(i.paid_currency, i.currency) AS paid_currency,
                    COALESCE(i.paid_amount_minor, i.amount_minor) AS paid_amount_minor,
                    i.paid_currency IS NOT NULL AS converted
             FROM payouts.payout_items i
-            WHERE i.item_id {{ids}} {"AND i.paid_currency IS NOT NULL" if fx_kind else ""}
+            WHERE i.item_id {ids} {"AND i.paid_currency IS NOT NULL" if fx_kind else ""}
         ), txn AS (
             INSERT INTO ledger.transactions (txn_id, kind)
             SELECT %(__kind)s || ':' || item_id, %(__kind)s FROM picked
@@ -80,18 +91,8 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
             RETURNING txn_id
         )
         SELECT count(DISTINCT txn_id) FROM legs
-    """
-    bound = dict(params or {}, __kind=kind, **leg_params)
-    with conn.transaction():
-        # The selection first, with its real size: the items are read through the
-        # primary key for a batch and hash-joined for a run (bulk.ids_in). The CTEs
-        # carry no statistics: right after a bulk insert the planner can believe one
-        # row and loop over a hundred thousand, so transactions and legs hash-join.
-        stored = item_ids_into(conn, "_posting", selection, params)
-        if not stored:
-            return 0
-        conn.execute("SET LOCAL enable_nestloop = off")
-        return int(conn.execute(query.replace("{ids}", ids_in("_posting", stored)[0]), bound).fetchone()[0])
+        """
+        return int(conn.execute(query, bound).fetchone()[0])
 
 
 def unbalanced(conn: psycopg.Connection) -> list[tuple[str, str, int]]:

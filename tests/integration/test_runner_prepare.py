@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import psutil
 import pytest
 
@@ -33,10 +37,6 @@ def test_the_runner_starts_only_on_go(tmp_path):
     """Without 'go' on stdin (the caller gave up), the runner runs no step and fails."""
     env = airflow_env.environment("postgresql://127.0.0.1:9/nowhere", "http://127.0.0.1:9")
     env["AIRFLOW_HOME"] = str(tmp_path / "airflow")
-    import json
-    import subprocess
-    import sys
-
     results = tmp_path / "results.json"
     done = subprocess.run([sys.executable, "-m", "payouts.airflow_runner", "--results", str(results),
                            "--wait-for-go", "payout_run"], env=env, input=b"stop\n",
