@@ -96,7 +96,8 @@ def run_dags(steps: list[str], env: dict[str, str], conf: dict, log_path: Path,
         results = Path(tmp) / "results.json"
         runner = subprocess.Popen(
             [sys.executable, "-m", "payouts.airflow_runner", "--conf", json.dumps(conf),
-             "--results", str(results), *(["--wait-for-go"] if prepare else []), *steps],
+             "--results", str(results), "--workers", str(settings.RUN_WORKERS),
+             *(["--wait-for-go"] if prepare else []), *steps],
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE if prepare else None,
         )
         try:

@@ -67,6 +67,10 @@ HTTP_TIMEOUT_S = float(os.environ.get("PAYOUTS_HTTP_TIMEOUT_S", "30"))
 # runs with 50,000 distinct values or more; 1 keeps them in the task's process.
 CHECK_WORKERS = int(os.environ.get("PAYOUTS_CHECK_WORKERS", str(min(4, os.cpu_count() or 1))))
 
+# Task instances `payouts run` runs side by side (each in a process forked from its
+# Airflow runner), as a deployment's Celery workers would; 1 runs them one by one.
+RUN_WORKERS = int(os.environ.get("PAYOUTS_RUN_WORKERS", str(os.cpu_count() or 1)))
+
 # Days after acceptance without a statement line before a missing_at_provider break.
 MISSING_AFTER_DAYS = int(os.environ.get("PAYOUTS_MISSING_AFTER_DAYS", "3"))
 
