@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import os
 import sqlite3
 import threading
@@ -355,12 +356,28 @@ class SandboxStore:
         ):
             totals.setdefault((rail, ccy, network), [0, 0])[1] = credit
         infos = []
+        # The day's bookings in one pass, account after account in the statements' order
+        # (SQLite sorts NULL networks first, as the key below does): a query per statement
+        # would read the whole day once per account.
+        bookings = itertools.groupby(self._rows(
+            f"SELECT rail, currency, network, {_STATEMENT_LINE_COLUMNS} FROM payments"
+            " WHERE seq > ? AND seq <= ? AND status = 'accepted' ORDER BY rail, currency, network, seq",
+            (low, high)), key=lambda row: row[:3])
+        pending = next(bookings, None)
         self.db.execute("BEGIN")
         try:
             for (rail, ccy, network), (debit, credit) in sorted(
                 totals.items(), key=lambda kv: tuple(x or "" for x in kv[0])
             ):
-                infos.append(self._write_statement(day, rail, ccy, network, debit, credit, low, high))
+                booked: Iterator[tuple] = iter(())
+                if pending is not None and pending[0] == (rail, ccy, network):
+                    booked = (row[3:] for row in pending[1])
+                    pending = None
+                infos.append(self._write_statement(day, rail, ccy, network, debit, credit, booked))
+                if pending is None:
+                    pending = next(bookings, None)
+            if pending is not None:  # bookings of an account without a statement: write none of the day
+                raise RuntimeError(f"close of {iso}: bookings for {pending[0]} were not written")
             self.last_closed_seq = high
             self.db.execute("UPDATE meta SET value = ? WHERE key = 'last_closed_seq'", (str(high),))
             self.db.execute("COMMIT")
@@ -415,7 +432,7 @@ class SandboxStore:
             yield from batch
 
     def _write_statement(self, day: dt.date, rail: str, ccy: str, network: str | None,
-                         debit: int, credit: int, low: int, high: int) -> dict:
+                         debit: int, credit: int, booked: Iterator[tuple]) -> dict:
         iso = day.isoformat()
         stamp = day.strftime("%Y%m%d")
         account_key = f"crypto|{network}|{ccy}" if rail == "crypto" else f"{rail}|{ccy}"
@@ -424,14 +441,8 @@ class SandboxStore:
         closing = opening - debit + credit
         statement_no = (self.db.execute("SELECT max(statement_no) FROM statements")
                         .fetchone()[0] or 0) + 1
-        cols = ("seq, end_to_end_id, amount_minor, creditor_name, creditor_account,"
-                " provider_ref, request_id, return_reason")
-        booked_sql = (f"SELECT {cols} FROM payments WHERE seq > ? AND seq <= ?"
-                      " AND status = 'accepted' AND rail = ? AND currency = ?"
-                      " AND network IS ? ORDER BY seq")
-        returns_sql = (f"SELECT {cols} FROM payments WHERE return_date = ? AND rail = ?"
+        returns_sql = (f"SELECT {_STATEMENT_LINE_COLUMNS} FROM payments WHERE return_date = ? AND rail = ?"
                        " AND currency = ? AND network IS ? ORDER BY seq")
-        booked = self._rows(booked_sql, (low, high, rail, ccy, network))
         returned = self._rows(returns_sql, (iso, rail, ccy, network))
         if rail == "crypto":
             name = f"crypto_{network}_{ccy}_{stamp}_{statement_no:06d}.csv"
@@ -472,6 +483,10 @@ class SandboxStore:
             " VALUES (?,?,?,?,?,?,?,?,?)", (statement_no, *info),
         )
         return _statement_info(info)
+
+
+_STATEMENT_LINE_COLUMNS = ("seq, end_to_end_id, amount_minor, creditor_name, creditor_account,"
+                           " provider_ref, request_id, return_reason")
 
 
 def _statement_info(row: tuple) -> dict:
