@@ -138,6 +138,9 @@ def ledger_problems(conn: psycopg.Connection) -> list[str]:
     orphans = conn.execute("SELECT count(*) FROM ledger.orphan_postings").fetchone()[0]
     if orphans:
         problems.append(f"{orphans} postings have no ledger transaction")
+    for source, reference, count in conn.execute(
+            "SELECT source, reference, count(*) FROM payouts.orphan_references GROUP BY 1, 2 ORDER BY 1, 2"):
+        problems.append(f"{count} rows of {source} name a {reference} that does not exist")
 
     def per_currency(query: str, params: tuple = ()) -> dict[str, int]:
         return {c: int(v) for c, v in conn.execute(query, params).fetchall() if v}

@@ -444,3 +444,21 @@ def test_a_posting_without_its_transaction_is_reported(fresh):
         conn.execute("INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor)"
                      " VALUES (%s, 'payable', NULL, 'EUR', 1)", (f"ghost:{tag}",))
         assert [txn for _, txn in ledger.orphans(conn)] == [f"ghost:{tag}"]
+
+
+def test_a_row_whose_reference_is_missing_is_reported(fresh):
+    """payouts.orphan_references proves the per-run bulk rows point at real rows (no per-row foreign key)."""
+    url, tag = fresh
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM payouts.orphan_references").fetchone()[0] == 0
+        run_id = payout_run.open_run(conn, f"dag-run-orphan-{tag}", "test")
+        conn.execute("INSERT INTO payouts.payout_items (item_id, run_id, recipient_id, currency, amount_minor, status)"
+                     " VALUES (%s, %s, %s, 'XXQ', 100, 'snapshotted')", (f"O{tag}"[:16], run_id, f"ghost-{tag}"))
+        conn.execute("INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status)"
+                     " VALUES (%s, 'swift', %s, 'sending')", (f"gone-{tag}", f"gone-{tag}:swift"))
+        found = conn.execute("SELECT source, reference, missing_key FROM payouts.orphan_references"
+                             " ORDER BY 1, 2").fetchall()
+        conn.rollback()
+    assert found == [("payouts.attempts", "item_id", f"gone-{tag}"),
+                     ("payouts.payout_items", "currency", "XXQ"),
+                     ("payouts.payout_items", "recipient_id", f"ghost-{tag}")]

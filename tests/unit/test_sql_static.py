@@ -38,7 +38,7 @@ ALLOWED = {
     ("warehouse/bulk.py", "bound"): "the query with its values bound client-side by psycopg's mogrify (COPY takes"
                                     " no server-side parameters)",
     # The provider sandbox's own SQLite store: '?' placeholders for values.
-    ("providers/sandbox/store.py", "cols"): "a fixed column list written two lines above",
+    ("providers/sandbox/store.py", "_STATEMENT_LINE_COLUMNS"): "a fixed column list",
     ("providers/sandbox/store.py", "_STATEMENT_COLUMNS"): "a fixed column list",
     ("providers/sandbox/store.py", "marks"): "a run of '?' placeholders, one per value",
 }
