@@ -8,7 +8,7 @@ import psycopg
 import psycopg.sql
 
 from payouts import states
-from payouts.warehouse.bulk import ids_in, item_ids_into
+from payouts.warehouse.bulk import selected_ids
 
 
 def move_items(conn: psycopg.Connection, selection: str, to_status: str, params: dict | None = None,
@@ -33,13 +33,10 @@ def move_items(conn: psycopg.Connection, selection: str, to_status: str, params:
                  __reasons=json.dumps(reasons or []))
     with conn.transaction():
         # The selection first, with its real size: a batch among a million items is
-        # probed through the primary key, a whole run hash-joined (bulk.ids_in).
-        stored = item_ids_into(conn, "_moving", selection, params)
-        if not stored:
+        # probed through the primary key, a whole run hash-joined (bulk.selected_ids).
+        ids = selected_ids(conn, "_moving", selection, params)
+        if ids is None:
             return 0
-        ids, hash_join = ids_in("_moving", stored)
-        if hash_join:
-            conn.execute("SET LOCAL enable_nestloop = off")
         return int(conn.execute(_move_query(ids, extra_set), bound).fetchone()[0])
 
 
@@ -87,7 +84,7 @@ def move_decided(conn: psycopg.Connection, decided: str, from_status: str, decis
         SELECT to_status, count(*) FROM events GROUP BY to_status
     """).format(decided=psycopg.sql.Identifier(decided))
     with conn.transaction():
-        # Every decided item of a run: one hash join (statistics on status lag, see bulk.ids_in).
+        # Every decided item of a run: one hash join (statistics on status lag, see bulk.selected_ids).
         conn.execute("SET LOCAL enable_nestloop = off")
         moved = dict(conn.execute(query, {"__from": from_status, "__to": decisions,
                                           "__detail": detail}).fetchall())

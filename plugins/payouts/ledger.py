@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import psycopg
 
-from payouts.warehouse.bulk import ids_in, item_ids_into
+from payouts.warehouse.bulk import selected_ids
 
 # kind -> legs (account, sign, side, fx_only). A debit is +, a credit -. `side`
 # says which amount a leg carries: 'owed' (the item's amount in the currency the
@@ -58,13 +58,12 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
     bound = dict(params or {}, __kind=kind, **leg_params)
     with conn.transaction():
         # The selection first, with its real size: the items are read through the
-        # primary key for a batch and hash-joined for a run (bulk.ids_in). The CTEs
+        # primary key for a batch and hash-joined for a run (bulk.selected_ids). The CTEs
         # carry no statistics: right after a bulk insert the planner can believe one
         # row and loop over a hundred thousand, so transactions and legs hash-join.
-        stored = item_ids_into(conn, "_posting", selection, params)
-        if not stored:
+        ids = selected_ids(conn, "_posting", selection, params)
+        if ids is None:
             return 0
-        ids, _ = ids_in("_posting", stored)
         conn.execute("SET LOCAL enable_nestloop = off")
         query = f"""
         WITH picked AS (

@@ -26,8 +26,8 @@ ALLOWED = {
     ("checks/gate.py", "run_literal"):
         "psycopg.sql.Literal of a run id already matched against ^R[0-9]{6}$ (GX query assets take no parameters)",
     ("items.py", "extra_set"): "a SET fragment written in this package",
-    ("items.py", "ids"): "a condition from warehouse.bulk.ids_in over a temp table of this package",
-    ("ledger.py", "ids"): "a condition from warehouse.bulk.ids_in over a temp table of this package",
+    ("items.py", "ids"): "a condition from warehouse.bulk.selected_ids over a temp table of this package",
+    ("ledger.py", "ids"): "a condition from warehouse.bulk.selected_ids over a temp table of this package",
     ("warehouse/bulk.py", "table"): "a temp table name of this package, checked against ^_[a-z_]+$",
     ("ledger.py", "values"): "VALUES rows of %(name)s placeholders and constants from TRANSFERS",
     ("ledger.py", "'AND i.paid_currency IS NOT NULL' if fx_kind else ''"): "a fixed fragment",

@@ -55,35 +55,32 @@ def copy_out(conn: psycopg.Connection, query: str, params: dict[str, Any] | tupl
     return pl.read_csv(buffer, null_values="\\N", schema_overrides=schema, infer_schema_length=0)
 
 
-def item_ids_into(conn: psycopg.Connection, table: str, selection: str, params: dict[str, Any] | None = None) -> int:
-    """The item ids that `selection` (a SELECT of item ids, package SQL) returns, into the temp
-    table `table` (created if needed, emptied, dropped at commit).
-
-    Returns the ids stored; `ids_in(table, stored)` then says how to match them.
-    Call it inside a transaction.
-    """
-    name = pgsql.Identifier(table)
-    conn.execute(pgsql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (item_id text) ON COMMIT DROP").format(name))
-    conn.execute(pgsql.SQL("TRUNCATE {}").format(name))
-    return conn.execute(pgsql.SQL("INSERT INTO {} ").format(name) + pgsql.SQL(selection), params or {}).rowcount
-
-
 # Up to this many ids, items are looked up through the primary key one by one; above
 # it, the ids are hash-joined against the table (one pass over it).
 PROBE_MAX_IDS = 50_000
 
 
-def ids_in(table: str, stored: int) -> tuple[str, bool]:
-    """(condition on item_id, whether the statement must hash-join) for ids stored in `table`.
+def selected_ids(conn: psycopg.Connection, table: str, selection: str, params: dict[str, Any] | None = None) -> str | None:
+    """A condition on item_id matching the ids that `selection` (a SELECT of item ids,
+    package SQL) returns, or None when it returns none. Call it inside a transaction.
 
-    A batch among a million items is probed through the primary key (`= ANY(ARRAY(...))`
-    is an index lookup whatever the planner estimates); a whole run is hash-joined,
-    with nested loops off: statistics on status lag every bulk move, and a nested
-    loop planned for one row over a large selection would visit every item per row.
+    The ids go into the temp table `table` (created if needed, emptied, dropped at
+    commit) and are counted. A batch among a million items is then probed through
+    the primary key (`= ANY(ARRAY(...))` is an index lookup whatever the planner
+    estimates); a whole run is hash-joined, with nested loops off for the rest of
+    the transaction: statistics on status lag every bulk move, and a nested loop
+    planned for one row over a large selection would visit every item per row.
     `table` is a temp table name of this package, never user text.
     """
     if not re.fullmatch(r"_[a-z_]+", table):
         raise ValueError(f"not a temp table name of this package: {table!r}")
+    name = pgsql.Identifier(table)
+    conn.execute(pgsql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (item_id text) ON COMMIT DROP").format(name))
+    conn.execute(pgsql.SQL("TRUNCATE {}").format(name))
+    stored = conn.execute(pgsql.SQL("INSERT INTO {} ").format(name) + pgsql.SQL(selection), params or {}).rowcount
+    if not stored:
+        return None
     if stored <= PROBE_MAX_IDS:
-        return f"= ANY(ARRAY(SELECT item_id FROM {table}))", False
-    return f"IN (SELECT item_id FROM {table})", True
+        return f"= ANY(ARRAY(SELECT item_id FROM {table}))"
+    conn.execute("SET LOCAL enable_nestloop = off")
+    return f"IN (SELECT item_id FROM {table})"
