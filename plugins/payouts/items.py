@@ -8,7 +8,7 @@ import psycopg
 import psycopg.sql
 
 from payouts import states
-from payouts.warehouse.bulk import selected_ids
+from payouts.warehouse.bulk import planner_restored, selected_ids
 
 
 def move_items(conn: psycopg.Connection, selection: str, to_status: str, params: dict | None = None,
@@ -31,13 +31,12 @@ def move_items(conn: psycopg.Connection, selection: str, to_status: str, params:
         raise states.TransitionError(f"no status may move to {to_status!r}")
     bound = dict(params or {}, __to=to_status, __from=sources, __detail=detail,
                  __reasons=json.dumps(reasons or []))
-    with conn.transaction():
+    with conn.transaction(), planner_restored(conn):
         # The selection first, with its real size: a batch among a million items is
         # probed through the primary key, a whole run hash-joined (bulk.selected_ids).
         ids = selected_ids(conn, "_moving", selection, params)
-        if ids is None:
-            return 0
-        return int(conn.execute(_move_query(ids, extra_set), bound).fetchone()[0])
+        moved = 0 if ids is None else int(conn.execute(_move_query(ids, extra_set), bound).fetchone()[0])
+    return moved
 
 
 def _move_query(ids: str, extra_set: str) -> str:
@@ -83,7 +82,7 @@ def move_decided(conn: psycopg.Connection, decided: str, from_status: str, decis
         )
         SELECT to_status, count(*) FROM events GROUP BY to_status
     """).format(decided=psycopg.sql.Identifier(decided))
-    with conn.transaction():
+    with conn.transaction(), planner_restored(conn):
         # Every decided item of a run: one hash join (statistics on status lag, see bulk.selected_ids).
         conn.execute("SET LOCAL enable_nestloop = off")
         moved = dict(conn.execute(query, {"__from": from_status, "__to": decisions,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import psycopg
 
-from payouts.warehouse.bulk import selected_ids
+from payouts.warehouse.bulk import planner_restored, selected_ids
 
 # kind -> legs (account, sign, side, fx_only). A debit is +, a credit -. `side`
 # says which amount a leg carries: 'owed' (the item's amount in the currency the
@@ -56,16 +56,22 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
         leg_params[f"__s{i}"] = side
     fx_kind = all(fx_only for *_, fx_only in legs)
     bound = dict(params or {}, __kind=kind, **leg_params)
-    with conn.transaction():
+    with conn.transaction(), planner_restored(conn):
         # The selection first, with its real size: the items are read through the
         # primary key for a batch and hash-joined for a run (bulk.selected_ids). The CTEs
         # carry no statistics: right after a bulk insert the planner can believe one
         # row and loop over a hundred thousand, so transactions and legs hash-join.
         ids = selected_ids(conn, "_posting", selection, params)
         if ids is None:
-            return 0
-        conn.execute("SET LOCAL enable_nestloop = off")
-        query = f"""
+            posted = 0
+        else:
+            conn.execute("SET LOCAL enable_nestloop = off")
+            posted = int(conn.execute(_transfer_query(ids, values, fx_kind), bound).fetchone()[0])
+    return posted
+
+
+def _transfer_query(ids: str, values: str, fx_kind: bool) -> str:
+    return f"""
         WITH picked AS (
             SELECT i.item_id, i.recipient_id, i.currency, i.amount_minor,
                    COALESCE(i.paid_currency, i.currency) AS paid_currency,
@@ -90,7 +96,6 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
         )
         SELECT count(*) FROM txn  -- legs runs to completion all the same (a data-modifying WITH)
         """
-        return int(conn.execute(query, bound).fetchone()[0])
 
 
 def unbalanced(conn: psycopg.Connection) -> list[tuple[str, str, int]]:

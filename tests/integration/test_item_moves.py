@@ -42,3 +42,29 @@ def test_moves_and_postings_take_exactly_the_selection(warehouse, monkeypatch, p
         reserved = conn.execute("SELECT -sum(amount_minor) FROM ledger.postings WHERE account = 'reserved'").fetchone()[0]
         assert reserved == sum(n for n in range(1, 301) if n % 2)
         assert ledger.unbalanced(conn) == [] and ledger.orphans(conn) == []
+
+
+@pytest.mark.parametrize("probe_max", [0, 1_000_000], ids=["hash-join", "probe"])
+def test_moves_and_postings_leave_the_callers_planner_settings_alone(warehouse, monkeypatch, probe_max):
+    # Their nested loops are off only for their own statements: a recording that
+    # moves and posts 5,000 answers and then probes the items by key must still
+    # be able to use the primary key in the same transaction.
+    monkeypatch.setattr(bulk, "PROBE_MAX_IDS", probe_max)
+    odd = "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND amount_minor %% 2 = 1"
+
+    def nestloop(conn) -> str:
+        return conn.execute("SELECT current_setting('enable_nestloop')").fetchone()[0]
+
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        with conn.transaction():
+            assert items.move_items(conn, odd, "approved", {"run_id": "R000001"}, detail="test") == 150
+            assert nestloop(conn) == "on"
+            assert ledger.post_transfers(conn, "reserve", odd, {"run_id": "R000001"}) == 150
+            assert nestloop(conn) == "on"
+            assert ledger.post_transfers(conn, "reserve", "SELECT 'R000001-99999999'") == 0
+            assert nestloop(conn) == "on"
+        with conn.transaction():
+            conn.execute("SET LOCAL enable_nestloop = off")  # a caller's own choice is kept as well
+            assert items.move_items(conn, odd, "submitted", {"run_id": "R000001"}, detail="test") == 150
+            assert nestloop(conn) == "off"
+        assert nestloop(conn) == "on"

@@ -13,7 +13,6 @@ import datetime as dt
 import email.utils
 import hashlib
 import functools
-import json
 import os
 import ssl
 import threading
@@ -23,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import msgspec
 from tenacity import (
     AsyncRetrying, RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt,
     wait_random_exponential,
@@ -180,10 +180,7 @@ class SandboxProvider:
             return []
         keys = [p.idempotency_key for p in payments]
         # Serialised once: every attempt resends exactly the same bytes and keys.
-        content = json.dumps(
-            {"rail": rail, "payments": [payment_to_wire(p) for p in payments]},
-            separators=(",", ":"),
-        ).encode()
+        content = msgspec.json.encode({"rail": rail, "payments": [payment_to_wire(p) for p in payments]})
         url = f"{self.base_url}/v1/payments/batch"
         maybe_executed = False
         try:
@@ -209,7 +206,7 @@ class SandboxProvider:
             raise ProviderUnavailable(keys, str(exc)) from exc
         if response.status_code != 200:
             raise ProviderRequestRejected(response.status_code, _detail(response))
-        results = [PaymentResult.from_wire(r) for r in response.json()["results"]]
+        results = [PaymentResult.from_wire(r) for r in msgspec.json.decode(response.content)["results"]]
         if [r.idempotency_key for r in results] != keys:
             raise ProviderError("provider answered with results that do not match the request")
         return results
@@ -350,11 +347,8 @@ class SandboxProvider:
             )
         if not requests:
             raise ValueError("no VoP requests given")
-        content = json.dumps(
-            {"requests": [{"request_id": rid, "iban": iban, "name": name}
-                          for rid, iban, name in requests]},
-            separators=(",", ":"),
-        ).encode()
+        content = msgspec.json.encode(
+            {"requests": [{"request_id": rid, "iban": iban, "name": name} for rid, iban, name in requests]})
         try:
             response = self._request("POST", "/v1/vop", content=content,
                                      headers={"Content-Type": "application/json"})

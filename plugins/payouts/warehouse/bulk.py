@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import re
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
 
 import psycopg
 from psycopg import sql as pgsql
@@ -67,9 +68,10 @@ def selected_ids(conn: psycopg.Connection, table: str, selection: str, params: d
     The ids go into the temp table `table` (created if needed, emptied, dropped at
     commit) and are counted. A batch among a million items is then probed through
     the primary key (`= ANY(ARRAY(...))` is an index lookup whatever the planner
-    estimates); a whole run is hash-joined, with nested loops off for the rest of
-    the transaction: statistics on status lag every bulk move, and a nested loop
-    planned for one row over a large selection would visit every item per row.
+    estimates); a whole run is hash-joined, with nested loops off until the
+    caller's planner_restored block ends: statistics on status lag every bulk
+    move, and a nested loop planned for one row over a large selection would
+    visit every item per row.
     `table` is a temp table name of this package, never user text.
     """
     if not re.fullmatch(r"_[a-z_]+", table):
@@ -84,3 +86,19 @@ def selected_ids(conn: psycopg.Connection, table: str, selection: str, params: d
         return f"= ANY(ARRAY(SELECT item_id FROM {table}))"
     conn.execute("SET LOCAL enable_nestloop = off")
     return f"IN (SELECT item_id FROM {table})"
+
+
+@contextmanager
+def planner_restored(conn: psycopg.Connection) -> Iterator[None]:
+    """The caller's enable_nestloop again once the block is done. Use it inside a transaction.
+
+    selected_ids and the bulk writers turn nested loops off with SET LOCAL,
+    which lasts to the end of the whole transaction, savepoints included: the
+    statements a caller runs afterwards in the same transaction (a recording of
+    5,000 answers probing the items by key) would be hash-joined over every item
+    of the table. If the block raises, its savepoint's rollback restores the
+    setting as well.
+    """
+    before = conn.execute("SELECT current_setting('enable_nestloop')").fetchone()[0]
+    yield
+    conn.execute("SELECT set_config('enable_nestloop', %s, true)", (before,))

@@ -49,6 +49,7 @@ EMBEDDED_SETTINGS = {
 # at a million items a run's tables and indexes stay in them between stages.
 EMBEDDED_START_SETTINGS = {
     "shared_buffers": "1GB",
+    "wal_buffers": "128MB",
 }
 _tuned: set[str] = set()
 

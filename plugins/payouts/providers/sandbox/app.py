@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 from fastapi import Body, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import (
@@ -115,13 +116,11 @@ def amount_minor(p: PaymentIn) -> int:
 def body_hash(rail: str, p: PaymentIn, minor: int) -> str:
     """Hash of the canonical payment (+ rail): what makes a replay 'the same request'."""
     c = p.creditor
-    canonical = json.dumps(
+    canonical = msgspec.json.encode(
         [rail, p.idempotency_key, p.end_to_end_id, minor, p.currency, c.name,
          c.country, c.iban, c.bic, c.account_number, c.routing_code, c.wallet_address,
-         c.network],
-        separators=(",", ":"),
-    )
-    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+         c.network])
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
 def _validation_detail(exc: ValidationError) -> list[dict]:
@@ -192,7 +191,7 @@ def create_app(
         if fault_config.lost_response(request_hash, attempt):
             return JSONResponse({"detail": "gateway timeout (simulated lost response)"},
                                 status_code=504)
-        return Response(json.dumps({"results": results}), media_type="application/json")
+        return Response(msgspec.json.encode({"results": results}), media_type="application/json")
 
     @app.post("/v1/vop")
     async def verify_payees(request: Request) -> Response:
