@@ -97,6 +97,35 @@ def route_frame(items: "pl.DataFrame") -> "pl.DataFrame":
     return items.with_columns(rail=rail_expr, fallback_rails=fallback_expr)
 
 
+def rail_sql(dest_kind: str, currency: str, country: str) -> str:
+    """The rail of ROUTES as a SQL CASE expression over three column expressions.
+
+    The same first-match table as route_frame, for SQL that needs the rail an
+    item will most likely take before routing itself runs: the snapshot numbers
+    a run's items rail by rail with it, so a batch is one range of item ids.
+    Only constants of this module go into the text.
+    """
+    def quoted(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    sepa = f"{country} IN ({', '.join(quoted(c) for c in sorted(SEPA_COUNTRIES))})"
+    whens = []
+    for route in ROUTES:
+        conds = []
+        if route.dest_kind is not None:
+            conds.append(f"{dest_kind} = {quoted(route.dest_kind)}")
+        if route.currency is not None:
+            conds.append(f"{currency} = {quoted(route.currency)}")
+        if route.sepa is not None:
+            conds.append(sepa if route.sepa else f"NOT ({sepa})")
+        if route.country is not None:
+            conds.append(f"{country} = {quoted(route.country)}")
+        if not conds:
+            return f"CASE {' '.join(whens)} ELSE {quoted(route.rail)} END" if whens else quoted(route.rail)
+        whens.append(f"WHEN {' AND '.join(conds)} THEN {quoted(route.rail)}")
+    return f"CASE {' '.join(whens)} END"
+
+
 def plan_batches(routed: "pl.DataFrame", batch_size: int) -> "pl.DataFrame":
     """Number the items of each rail into batches of at most `batch_size`, by item id.
 

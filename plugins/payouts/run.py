@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import psycopg
+import psycopg.sql
 
 from payouts import items, ledger, settings
-from payouts.routing import RAILS, plan_batches, route_frame
+from payouts.routing import RAILS, plan_batches, rail_sql, route_frame
 from payouts.warehouse import copy_in, copy_out, sql
 
 _SNAPSHOT_LOCK = 7_201_002  # one snapshot at a time: two runs never reserve the same money
@@ -73,7 +74,7 @@ def snapshot(conn: psycopg.Connection, run_id: str) -> int:
         ).fetchone()[0]
         if existing:
             return int(existing)
-        conn.execute(sql("snapshot_payables"), {"run_id": run_id})
+        conn.execute(snapshot_query(), {"run_id": run_id})
         # Fresh statistics: the run's items were not there when the table was last analysed.
         conn.execute("ANALYZE payouts.payout_items")
         conn.execute(
@@ -90,6 +91,12 @@ def snapshot(conn: psycopg.Connection, run_id: str) -> int:
         return int(conn.execute(
             "SELECT count(*) FROM payouts.payout_items WHERE run_id = %s", (run_id,)
         ).fetchone()[0])
+
+
+def snapshot_query() -> psycopg.sql.Composed:
+    """include/sql/queries/snapshot_payables.sql with its rail expression filled in."""
+    predicted_rail = rail_sql("r.dest_kind", "COALESCE(r.payout_currency, o.currency)", "r.country")
+    return psycopg.sql.SQL(sql("snapshot_payables")).format(predicted_rail=psycopg.sql.SQL(predicted_rail))
 
 
 def record_gate(conn: psycopg.Connection, run_id: str, result: dict) -> None:

@@ -49,13 +49,15 @@ _BATCH_ITEMS = """
            COALESCE(i.paid_amount_minor, i.amount_minor) AS amount_minor, i.status,
            r.name, r.country, r.iban, r.bic, r.account_number, r.routing_code, r.wallet_address, r.network
     FROM payouts.payout_items i JOIN payouts.recipients r USING (recipient_id)
-    WHERE i.run_id = %(run_id)s AND i.rail = %(rail)s AND i.batch_no = %(batch_no)s
-      AND i.status IN ('approved', 'fallback', 'submitted')
+    WHERE i.item_id BETWEEN %(first_item)s AND %(last_item)s AND i.run_id = %(run_id)s
+      AND i.rail = %(rail)s AND i.batch_no = %(batch_no)s AND i.status IN ('approved', 'fallback', 'submitted')
     ORDER BY i.item_id
 """
 
-_QUEUED = ("SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND rail = %(rail)s"
-           " AND batch_no = %(batch_no)s AND status IN ('approved', 'fallback')")
+# A batch's items: one range of item ids (migration 0018), read through the primary key.
+_IN_BATCH = ("item_id BETWEEN %(first_item)s AND %(last_item)s AND run_id = %(run_id)s AND rail = %(rail)s"
+             " AND batch_no = %(batch_no)s")
+_QUEUED = f"SELECT item_id FROM payouts.payout_items WHERE {_IN_BATCH} AND status IN ('approved', 'fallback')"
 
 
 def active_stop(conn: psycopg.Connection, run_id: str, rail: str) -> tuple[str, str] | None:
@@ -93,13 +95,29 @@ def _apply_stop(conn: psycopg.Connection, params: dict, kind: str, reason_text: 
                                      reasons=[items.reason("STOPPED", reason_text)])
             ledger.post_transfers(
                 conn, "release",
-                "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND rail = %(rail)s"
-                " AND batch_no = %(batch_no)s AND status = 'cancelled'", params)
+                f"SELECT item_id FROM payouts.payout_items WHERE {_IN_BATCH} AND status = 'cancelled'", params)
         else:
             moved = items.move_items(conn, _QUEUED, "held", params, detail="rail paused",
                                      reasons=[items.reason("RAIL_PAUSED_FUNDING", reason_text, "AM04")])
     return moved
 
+
+
+def batch_params(conn: psycopg.Connection, batch: dict) -> dict:
+    """The query parameters of a planned batch: its run, rail, number and range of item ids.
+
+    The range comes with the plan's descriptor, or else from payouts.batches.
+    """
+    params = {"run_id": batch["run_id"], "rail": batch["rail"], "batch_no": batch["batch_no"],
+              "first_item": batch.get("first_item"), "last_item": batch.get("last_item")}
+    if params["first_item"] is None or params["last_item"] is None:
+        row = conn.execute(
+            "SELECT first_item, last_item FROM payouts.batches WHERE run_id = %(run_id)s AND rail = %(rail)s"
+            " AND batch_no = %(batch_no)s", params).fetchone()
+        if row is None:
+            raise LookupError(f"run {batch['run_id']} has no {batch['rail']} batch {batch['batch_no']}")
+        params["first_item"], params["last_item"] = row
+    return params
 
 
 def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dict) -> BatchOutcome:
@@ -108,8 +126,8 @@ def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dic
     if not conn.autocommit:
         # Otherwise the write-ahead below would be a savepoint, not a commit.
         raise ValueError("submit_batch needs an autocommit connection")
-    run_id, rail, batch_no = batch["run_id"], batch["rail"], batch["batch_no"]
-    params = {"run_id": run_id, "rail": rail, "batch_no": batch_no}
+    run_id, rail = batch["run_id"], batch["rail"]
+    params = batch_params(conn, batch)
     outcome = BatchOutcome()
     stop = active_stop(conn, run_id, rail)
     if stop:
@@ -132,15 +150,14 @@ def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dic
         conn.execute(
             "INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status)"
             " SELECT item_id, rail, item_id || ':' || rail, 'sending' FROM payouts.payout_items"
-            " WHERE run_id = %(run_id)s AND rail = %(rail)s AND batch_no = %(batch_no)s"
-            " AND status IN ('approved', 'fallback')"
+            f" WHERE {_IN_BATCH} AND status IN ('approved', 'fallback')"
             " ON CONFLICT (item_id, rail) DO UPDATE SET sends = attempts.sends + 1",
             params,
         )
         conn.execute(
             "UPDATE payouts.attempts a SET sends = a.sends + 1 FROM payouts.payout_items i"
-            " WHERE a.item_id = i.item_id AND a.rail = i.rail AND i.run_id = %(run_id)s"
-            " AND i.rail = %(rail)s AND i.batch_no = %(batch_no)s AND i.status = 'submitted'",
+            " WHERE a.item_id = i.item_id AND a.rail = i.rail AND i.item_id BETWEEN %(first_item)s AND %(last_item)s"
+            " AND i.run_id = %(run_id)s AND i.rail = %(rail)s AND i.batch_no = %(batch_no)s AND i.status = 'submitted'",
             params,
         )
         items.move_items(conn, _QUEUED, "submitted", params, detail=f"sent on {rail}")

@@ -138,6 +138,16 @@ def test_checks_route_and_plan(fresh):
                          f"T-GB-1-{tag}": "faster_payments", f"T-US-1-{tag}": "ach", f"T-BR-1-{tag}": "crypto"}
         assert len(plan["sepa_instant"]) == 1 and plan["sepa_instant"][0]["item_count"] == 2
         assert plan["swift"] == []
+        # The snapshot numbered the items rail by rail: each batch is a range of ids that
+        # holds its own items and no other batch's (migration 0018).
+        ranges = sorted((b["first_item"], b["last_item"], rail, b["batch_no"])
+                        for rail, batches in plan.items() for b in batches)
+        assert all(last < first for (_, last, *_), (first, *_) in zip(ranges, ranges[1:]))
+        for first, last, rail, batch_no in ranges:
+            in_range = conn.execute(
+                "SELECT rail, batch_no FROM payouts.payout_items WHERE run_id = %s AND item_id BETWEEN %s AND %s"
+                " AND status = 'approved'", (run_id, first, last)).fetchall()
+            assert set(in_range) == {(rail, batch_no)}
         # The rejected item's money is owed again; the held one stays reserved.
         owed_again = conn.execute(
             "SELECT -sum(amount_minor) FROM ledger.postings WHERE account = 'payable' AND recipient_id = %s",

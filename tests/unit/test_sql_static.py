@@ -32,6 +32,7 @@ ALLOWED = {
     ("ledger.py", "values"): "VALUES rows of %(name)s placeholders and constants from TRANSFERS",
     ("ledger.py", "'AND i.paid_currency IS NOT NULL' if fx_kind else ''"): "a fixed fragment",
     ("reconcile/breaks.py", "selection"): "a SELECT written in this package",
+    ("submit.py", "_IN_BATCH"): "a fixed condition of the same module, its values as %(name)s placeholders",
     ("reconcile/run.py", "', '.join(columns)"): "column names from a fixed list in the same function",
     ("seed.py", "cols"): "column names from the RECIPIENT_COLUMNS constant",
     ("console/views.py", "expr"): "one of two fixed column expressions chosen by a dict lookup",

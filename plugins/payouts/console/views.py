@@ -198,8 +198,9 @@ def batches(conn: "psycopg.Connection", run_ids: list[str]) -> list[dict]:
         """
         SELECT b.run_id, r.dag_run_id, b.rail, b.batch_no, b.item_count, b.status, b.first_item, b.last_item,
                coalesce((to_jsonb(b) ->> 'wave')::int, 1) AS wave,
-               (SELECT count(*) FROM payouts.payout_items i WHERE i.run_id = b.run_id AND i.rail = b.rail
-                  AND i.batch_no = b.batch_no AND i.status IN ('rejected', 'returned')) AS failed
+               (SELECT count(*) FROM payouts.payout_items i WHERE i.item_id BETWEEN b.first_item AND b.last_item
+                  AND i.run_id = b.run_id AND i.rail = b.rail AND i.batch_no = b.batch_no
+                  AND i.status IN ('rejected', 'returned')) AS failed
         FROM payouts.batches b JOIN payouts.runs r USING (run_id)
         WHERE b.run_id = ANY(%s) ORDER BY b.run_id DESC, b.rail, b.batch_no
         """, (run_ids,)))
