@@ -274,6 +274,30 @@ def test_verification_of_payee_holds_what_the_bank_does_not_confirm(fresh, tmp_p
     assert asked == 3  # DE, FR and the expired-KYC TR payee (EUR IBANs); reused next time
 
 
+def test_a_verification_of_payee_that_fails_decides_nothing(fresh):
+    # VoP runs in a thread while the payees are screened: its failure still fails the stage.
+    from payouts.providers.base import ProviderUnavailable
+
+    url, tag = fresh
+    asked = []
+
+    def verify(requests):
+        asked.extend(requests)
+        raise ProviderUnavailable([], "verification of payee failed: HTTP 503")
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        run_id = payout_run.open_run(conn, f"dag-run-{tag}", "test")
+        payout_run.snapshot(conn, run_id)
+        with pytest.raises(ProviderUnavailable, match="HTTP 503"):
+            payout_run.check_items(conn, run_id, verify=verify)
+        statuses = {status for status, in conn.execute(
+            "SELECT DISTINCT status FROM payouts.payout_items WHERE run_id = %s", (run_id,)).fetchall()}
+        screened = conn.execute("SELECT count(*) FROM payouts.screenings WHERE run_id = %s", (run_id,)).fetchone()[0]
+    assert {rid for rid, _, _ in asked} == {f"T-DE-1-{tag}", f"T-FR-1-{tag}", f"T-TR-1-{tag}"}
+    assert statuses == {"snapshotted"}  # nothing decided: a retry checks every item again
+    assert screened == len(RECIPIENTS)  # the screening was stored meanwhile (a retry keeps it)
+
+
 def _items_of(conn, run_id):
     return {rid: (status, rail, [r["code"] for r in reasons]) for rid, status, rail, reasons in conn.execute(
         "SELECT recipient_id, status, rail, reasons FROM payouts.payout_items WHERE run_id = %s", (run_id,)

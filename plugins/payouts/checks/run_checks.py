@@ -57,53 +57,75 @@ def verify_payees(conn: psycopg.Connection, frame: "pl.DataFrame", verify) -> "p
     `verify(requests) -> list[VopResult]` asks the provider; requests are
     (request_id, iban, name) with the recipient id as request id.
     """
-    import polars as pl
-    from payouts.checks.vop import VopPolicy, vop_decisions
+    from concurrent.futures import ThreadPoolExecutor
 
-    payees = frame.filter((pl.col("currency") == "EUR") & pl.col("iban").is_not_null()).select(
-        "recipient_id", iban=pl.col("iban").str.replace_all(" ", "").str.to_uppercase(), name="name",
-    ).unique("recipient_id")
-    empty = pl.DataFrame(schema={"recipient_id": pl.Utf8, "_vop": pl.Utf8, "_vop_held_name": pl.Utf8})
-    if payees.height == 0:
-        return empty
-    with conn.transaction():
-        conn.execute("CREATE TEMP TABLE _vop_ask (recipient_id text, iban text, name text) ON COMMIT DROP")
-        copy_in(conn, "_vop_ask", payees)
-        known = copy_out(
-            conn,
-            "SELECT v.recipient_id, v.status, v.held_name FROM payouts.vop_results v"
-            " JOIN _vop_ask a USING (recipient_id, iban, name)"
-            " WHERE v.checked_at > now() - make_interval(days => %(days)s)",
-            {"days": settings.VOP_REUSE_DAYS},
-        )
-    ask = payees.join(known.select("recipient_id"), on="recipient_id", how="anti")
-    if ask.height:
-        results = verify([tuple(r) for r in ask.iter_rows()])
-        answered = pl.DataFrame(
-            [(r.request_id, r.status, r.held_name) for r in results],
-            schema={"recipient_id": pl.Utf8, "status": pl.Utf8, "held_name": pl.Utf8}, orient="row",
-        ).join(ask, on="recipient_id")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vop") as pool:
+        return PayeeVerification(conn, frame, verify, pool).finish(conn)
+
+
+class PayeeVerification:
+    """Verification of Payee in two halves, so that other work goes on while the bank answers.
+
+    Creating it reads the fresh answers the warehouse already holds (on `conn`)
+    and hands the requests for the other payees to `verify` in a thread of
+    `pool`; that thread never touches the warehouse. `finish(conn)` waits for
+    the answers, stores them and returns the VoP column of the checks.
+    """
+
+    def __init__(self, conn: psycopg.Connection, frame: "pl.DataFrame", verify, pool) -> None:
+        import polars as pl
+
+        self.payees = frame.filter((pl.col("currency") == "EUR") & pl.col("iban").is_not_null()).select(
+            "recipient_id", iban=pl.col("iban").str.replace_all(" ", "").str.to_uppercase(), name="name",
+        ).unique("recipient_id")
+        self.known = pl.DataFrame(schema={"recipient_id": pl.Utf8, "status": pl.Utf8, "held_name": pl.Utf8})
+        self.ask = self.known.select("recipient_id")
+        self.answers = None
+        if self.payees.height == 0:
+            return
         with conn.transaction():
-            conn.execute("CREATE TEMP TABLE _vop_new (recipient_id text, status text, held_name text,"
-                         " iban text, name text) ON COMMIT DROP")
-            copy_in(conn, "_vop_new", answered)
-            conn.execute(
-                "INSERT INTO payouts.vop_results (recipient_id, iban, name, status, held_name)"
-                " SELECT recipient_id, iban, name, status, held_name FROM _vop_new"
-                " ON CONFLICT (recipient_id, iban, name) DO UPDATE SET status = EXCLUDED.status,"
-                " held_name = EXCLUDED.held_name, checked_at = now()"
+            conn.execute("CREATE TEMP TABLE _vop_ask (recipient_id text, iban text, name text) ON COMMIT DROP")
+            copy_in(conn, "_vop_ask", self.payees)
+            self.known = copy_out(
+                conn,
+                "SELECT v.recipient_id, v.status, v.held_name FROM payouts.vop_results v"
+                " JOIN _vop_ask a USING (recipient_id, iban, name)"
+                " WHERE v.checked_at > now() - make_interval(days => %(days)s)",
+                {"days": settings.VOP_REUSE_DAYS},
             )
-        known = pl.concat([known, answered.select("recipient_id", "status", "held_name")])
-    policy = VopPolicy.from_mapping(settings.VOP_POLICY)
-    from payouts.checks.vop import VopResult
+        self.ask = self.payees.join(self.known.select("recipient_id"), on="recipient_id", how="anti")
+        if self.ask.height:
+            self.answers = pool.submit(verify, [tuple(r) for r in self.ask.iter_rows()])
 
-    decisions = vop_decisions([VopResult(r, s, h) for r, s, h in known.iter_rows()], policy)
-    held = {rid for rid, (decision, _) in decisions.items() if decision == "held"}
-    return known.select(
-        "recipient_id",
-        _vop=pl.when(pl.col("recipient_id").is_in(sorted(held))).then(pl.col("status")).otherwise(None),
-        _vop_held_name=pl.col("held_name"),
-    )
+    def finish(self, conn: psycopg.Connection) -> "pl.DataFrame":
+        import polars as pl
+        from payouts.checks.vop import VopPolicy, VopResult, vop_decisions
+
+        known = self.known
+        if self.answers is not None:
+            answered = pl.DataFrame(
+                [(r.request_id, r.status, r.held_name) for r in self.answers.result()],
+                schema={"recipient_id": pl.Utf8, "status": pl.Utf8, "held_name": pl.Utf8}, orient="row",
+            ).join(self.ask, on="recipient_id")
+            with conn.transaction():
+                conn.execute("CREATE TEMP TABLE _vop_new (recipient_id text, status text, held_name text,"
+                             " iban text, name text) ON COMMIT DROP")
+                copy_in(conn, "_vop_new", answered)
+                conn.execute(
+                    "INSERT INTO payouts.vop_results (recipient_id, iban, name, status, held_name)"
+                    " SELECT recipient_id, iban, name, status, held_name FROM _vop_new"
+                    " ON CONFLICT (recipient_id, iban, name) DO UPDATE SET status = EXCLUDED.status,"
+                    " held_name = EXCLUDED.held_name, checked_at = now()"
+                )
+            known = pl.concat([known, answered.select("recipient_id", "status", "held_name")])
+        policy = VopPolicy.from_mapping(settings.VOP_POLICY)
+        decisions = vop_decisions([VopResult(r, s, h) for r, s, h in known.iter_rows()], policy)
+        held = {rid for rid, (decision, _) in decisions.items() if decision == "held"}
+        return known.select(
+            "recipient_id",
+            _vop=pl.when(pl.col("recipient_id").is_in(sorted(held))).then(pl.col("status")).otherwise(None),
+            _vop_held_name=pl.col("held_name"),
+        )
 
 
 def _warehouse_checks(screened: "pl.DataFrame", wallets_listed: set[str], vop: "pl.DataFrame"):
@@ -186,16 +208,21 @@ def check_run_items(conn: psycopg.Connection, run_id: str, verify=None) -> dict[
         # No indicative rate: no automatic allowance for an unverified payee.
         _kyc_limit_minor=pl.col("currency").replace_strict(limits, default=0, return_dtype=pl.Int64),
     ).drop("amount_minor", "paid_this_month_minor", "destination_holders", "exponent")
-    index = _sanctions_index()
-    screened = screen_run(conn, run_id, frame, index)
+    from concurrent.futures import ThreadPoolExecutor
+
     from payouts.checks.sanctions import normalise_wallet
 
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vop") as pool:
+        # The bank answers the VoP requests while the payees are screened and the screenings stored.
+        verification = PayeeVerification(conn, frame, verify, pool) if verify is not None else None
+        index = _sanctions_index()
+        screened = screen_run(conn, run_id, frame, index)
+        if verification is not None:
+            vop = verification.finish(conn)
+        else:
+            vop = pl.DataFrame(schema={"recipient_id": pl.Utf8, "_vop": pl.Utf8, "_vop_held_name": pl.Utf8})
     wallets_listed = {w for w in frame["wallet_address"].drop_nulls().unique().to_list()
                       if normalise_wallet(w) in index.wallets}
-    if verify is not None:
-        vop = verify_payees(conn, frame, verify)
-    else:
-        vop = pl.DataFrame(schema={"recipient_id": pl.Utf8, "_vop": pl.Utf8, "_vop_held_name": pl.Utf8})
     policy = CheckPolicy(evm_lowercase=settings.EVM_LOWERCASE_POLICY, workers=settings.CHECK_WORKERS)
     checked = check_rows(frame, policy,
                          extra_checks=_warehouse_checks(screened, wallets_listed, vop))

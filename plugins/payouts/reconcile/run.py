@@ -218,6 +218,17 @@ def record_statements(conn: psycopg.Connection, file_id: int, parsed) -> int:
     return len(dict.fromkeys(issues))
 
 
+# The booked lines a matching pass takes (alias l).
+_OPEN_LINES = (
+    "recon.statement_lines l WHERE l.status = 'booked'"
+    # Funding, fees and interest without a payout reference are classified, not unexpected.
+    " AND NOT (l.line_class IN ('funding', 'fee', 'interest') AND l.end_to_end_id IS NULL)"
+    " AND NOT EXISTS (SELECT 1 FROM recon.matches m WHERE m.line_id = l.line_id)"
+    " AND NOT EXISTS (SELECT 1 FROM recon.breaks b WHERE b.line_id = l.line_id AND NOT (b.status = 'open'"
+    "   AND b.break_type IN ('unexpected_at_provider', 'amount_mismatch', 'currency_mismatch')))"
+)
+
+
 def match_pass(conn: psycopg.Connection) -> dict[str, int]:
     """Match every booked line not yet matched; post settlements, fees and returns; open breaks.
 
@@ -235,19 +246,16 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
             conn,
             "SELECT l.line_id, l.end_to_end_id, l.amount_minor, l.currency, l.return_reason, l.status,"
             " l.charges, l.counterparty_name, l.booking_date, l.value_date, l.entry_ref, l.remittance_info"
-            " FROM recon.statement_lines l WHERE l.status = 'booked'"
-            # Funding, fees and interest without a payout reference are classified, not unexpected.
-            " AND NOT (l.line_class IN ('funding', 'fee', 'interest') AND l.end_to_end_id IS NULL)"
-            " AND NOT EXISTS (SELECT 1 FROM recon.matches m WHERE m.line_id = l.line_id)"
-            " AND NOT EXISTS (SELECT 1 FROM recon.breaks b WHERE b.line_id = l.line_id AND NOT (b.status = 'open'"
-            "   AND b.break_type IN ('unexpected_at_provider', 'amount_mismatch', 'currency_mismatch')))",
+            f" FROM {_OPEN_LINES}",
             schema={"line_id": pl.Int64, "amount_minor": pl.Int64, "booking_date": pl.Date, "value_date": pl.Date},
         )
         if lines.height == 0:
             return {"matched": 0, "returned": 0, "breaks": 0}
         lines = _with_charges_minor(lines)
-        conn.execute("CREATE TEMP TABLE _e2e (e2e text PRIMARY KEY) ON COMMIT DROP")
-        copy_in(conn, "_e2e", lines.select(e2e="end_to_end_id").drop_nulls().unique())
+        # The references the lines carry, gathered where the lines are (not sent back from here).
+        conn.execute("CREATE TEMP TABLE _e2e ON COMMIT DROP AS"
+                     f" SELECT DISTINCT l.end_to_end_id AS e2e FROM {_OPEN_LINES} AND l.end_to_end_id IS NOT NULL")
+        conn.execute("ANALYZE _e2e")
         # Items a line names, plus every accepted item still open (batches, suggestions).
         candidates = copy_out(
             conn,
