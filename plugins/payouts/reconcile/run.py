@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
-from typing import Iterator
 
 import psycopg
 
@@ -95,8 +95,7 @@ def load_files(conn: psycopg.Connection, paths: list[str], provider_name: str = 
     workers = settings.CHECK_WORKERS if workers is None else workers
     parsed_files = _parse_all([p for p, _, _ in new], workers if sum(n for *_, n in new) >= PARALLEL_PARSE_MIN_BYTES
                               else 1)
-    # Each file is stored as soon as it and the files before it are parsed, while the rest parse.
-    for (path, digest, size), parsed in zip(new, parsed_files, strict=True):
+    for (path, digest, size), parsed in zip(new, parsed_files):
         results[path] = _store_file(conn, path, digest, size, parsed, provider_name)
     return [results[p] for p in paths]
 
@@ -128,24 +127,18 @@ def parse_for_load(path: str):
     return parsed, classify_lines(lines)
 
 
-def _parse_all(paths: list[str], workers: int) -> Iterator:
-    """The parsed files (or their StatementErrors) in path order, each as soon as it and those before it are ready."""
+def _parse_all(paths: list[str], workers: int) -> list:
     if workers < 2 or len(paths) < 2:
-        yield from (parse_for_load(p) for p in paths)
-        return
+        return [parse_for_load(p) for p in paths]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # In path order, the order they are stored in: the first files are stored while the
-    # workers parse the next ones. spawn, not fork: polars' thread pool does not survive a fork.
+    # Largest first, so that no big file starts last; results come back in path order.
+    order = sorted(range(len(paths)), key=lambda i: -os.path.getsize(paths[i]))
+    # spawn, not fork: polars' thread pool does not survive a fork.
     with ProcessPoolExecutor(min(workers, len(paths)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(parse_for_load, path) for path in paths]
-        try:
-            for future in futures:
-                yield future.result()
-        finally:  # a failed store: nothing more to parse
-            for future in futures:
-                future.cancel()
+        futures = {i: pool.submit(parse_for_load, paths[i]) for i in order}
+        return [futures[i].result() for i in range(len(paths))]
 
 
 def _store_file(conn: psycopg.Connection, path: str, digest: str, size: int, parsed, provider_name: str) -> dict:
