@@ -158,6 +158,21 @@ def test_checks_route_and_plan(fresh):
         assert ledger.orphans(conn) == []
 
 
+def test_a_batch_without_its_range_takes_it_from_the_plan(fresh):
+    from payouts.submit import batch_params
+
+    url, tag = fresh
+    with psycopg.connect(url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, tag)
+        batch = plan["sepa_instant"][0]
+        bare = {k: batch[k] for k in ("run_id", "rail", "batch_no")}
+        assert batch_params(conn, bare) == batch_params(conn, batch)
+        assert (batch_params(conn, bare)["first_item"], batch_params(conn, bare)["last_item"]) == (
+            batch["first_item"], batch["last_item"])
+        with pytest.raises(LookupError, match="has no swift batch 7"):
+            batch_params(conn, {"run_id": run_id, "rail": "swift", "batch_no": 7})
+
+
 def test_a_submission_repeated_after_a_crash_pays_nothing_twice(fresh, sandbox):
     url, tag = fresh
     provider = SandboxProvider(sandbox.url)
