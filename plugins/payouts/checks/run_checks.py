@@ -51,25 +51,16 @@ def screen_run(conn: psycopg.Connection, run_id: str, payees: "pl.DataFrame", in
     return screened
 
 
-def verify_payees(conn: psycopg.Connection, frame: "pl.DataFrame", verify) -> "pl.DataFrame":
-    """VoP answers for the EUR IBAN payees of the frame: reused when fresh, else asked of the bank.
+class PayeeVerification:
+    """VoP answers for the EUR IBAN payees of a frame: reused when fresh, else asked of the bank,
+    in two halves, so that other work goes on while the bank answers.
 
     `verify(requests) -> list[VopResult]` asks the provider; requests are
-    (request_id, iban, name) with the recipient id as request id.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vop") as pool:
-        return PayeeVerification(conn, frame, verify, pool).finish(conn)
-
-
-class PayeeVerification:
-    """Verification of Payee in two halves, so that other work goes on while the bank answers.
-
-    Creating it reads the fresh answers the warehouse already holds (on `conn`)
-    and hands the requests for the other payees to `verify` in a thread of
-    `pool`; that thread never touches the warehouse. `finish(conn)` waits for
-    the answers, stores them and returns the VoP column of the checks.
+    (request_id, iban, name) with the recipient id as request id. Creating it
+    reads the fresh answers the warehouse already holds (on `conn`) and hands
+    the requests for the other payees to `verify` in a thread of `pool`; that
+    thread never touches the warehouse. `finish(conn)` waits for the answers,
+    stores them and returns the VoP column of the checks.
     """
 
     def __init__(self, conn: psycopg.Connection, frame: "pl.DataFrame", verify, pool) -> None:
