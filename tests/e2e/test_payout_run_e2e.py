@@ -176,11 +176,20 @@ def test_fallbacks_only_where_allowed(two_runs):
         for item_id, rails, codes in second_rails:
             assert rails == ["sepa_instant", "sepa_credit"], (item_id, rails)
             assert codes[0] in ("AB05", "AB06", "AB08", "AM02"), (item_id, codes)
+        # An account-level rejection is final: no other rail is tried after it. (The fallback
+        # rail itself may reject at account level; that ends the item there.)
         account_rejects = conn.execute(
             "SELECT count(*) FROM payouts.attempts a WHERE a.reason_code IN ('AC01', 'AC04')"
-            " AND EXISTS (SELECT 1 FROM payouts.attempts b WHERE b.item_id = a.item_id AND b.rail <> a.rail)"
+            " AND EXISTS (SELECT 1 FROM payouts.attempts b WHERE b.item_id = a.item_id AND b.rail <> a.rail"
+            "             AND b.first_sent_at > a.first_sent_at)"
         ).fetchone()[0]
         assert account_rejects == 0
+        ended_on_fallback = conn.execute(
+            "SELECT count(*) FROM payouts.attempts a JOIN payouts.payout_items i USING (item_id)"
+            " WHERE a.reason_code IN ('AC01', 'AC04') AND a.rail = 'sepa_credit' AND i.status <> 'rejected'"
+            " AND EXISTS (SELECT 1 FROM payouts.attempts b WHERE b.item_id = a.item_id AND b.rail = 'sepa_instant')"
+        ).fetchone()[0]
+        assert ended_on_fallback == 0
 
 
 def test_provider_statements_add_up_and_have_no_gaps(two_runs):
