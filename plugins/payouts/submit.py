@@ -44,20 +44,20 @@ class BatchOutcome:
         return dict(self.__dict__)
 
 
-_BATCH_ITEMS = """
+# A batch's items (payout_items as i): one range of item ids (migration 0018), read through the primary key.
+_IN_BATCH = ("i.item_id BETWEEN %(first_item)s AND %(last_item)s AND i.run_id = %(run_id)s AND i.rail = %(rail)s"
+             " AND i.batch_no = %(batch_no)s")
+
+_BATCH_ITEMS = f"""
     SELECT i.item_id, COALESCE(i.paid_currency, i.currency) AS currency,
            COALESCE(i.paid_amount_minor, i.amount_minor) AS amount_minor, i.status,
            r.name, r.country, r.iban, r.bic, r.account_number, r.routing_code, r.wallet_address, r.network
     FROM payouts.payout_items i JOIN payouts.recipients r USING (recipient_id)
-    WHERE i.item_id BETWEEN %(first_item)s AND %(last_item)s AND i.run_id = %(run_id)s
-      AND i.rail = %(rail)s AND i.batch_no = %(batch_no)s AND i.status IN ('approved', 'fallback', 'submitted')
+    WHERE {_IN_BATCH} AND i.status IN ('approved', 'fallback', 'submitted')
     ORDER BY i.item_id
 """
 
-# A batch's items: one range of item ids (migration 0018), read through the primary key.
-_IN_BATCH = ("item_id BETWEEN %(first_item)s AND %(last_item)s AND run_id = %(run_id)s AND rail = %(rail)s"
-             " AND batch_no = %(batch_no)s")
-_QUEUED = f"SELECT item_id FROM payouts.payout_items WHERE {_IN_BATCH} AND status IN ('approved', 'fallback')"
+_QUEUED = f"SELECT i.item_id FROM payouts.payout_items i WHERE {_IN_BATCH} AND i.status IN ('approved', 'fallback')"
 
 
 def active_stop(conn: psycopg.Connection, run_id: str, rail: str) -> tuple[str, str] | None:
@@ -95,7 +95,7 @@ def _apply_stop(conn: psycopg.Connection, params: dict, kind: str, reason_text: 
                                      reasons=[items.reason("STOPPED", reason_text)])
             ledger.post_transfers(
                 conn, "release",
-                f"SELECT item_id FROM payouts.payout_items WHERE {_IN_BATCH} AND status = 'cancelled'", params)
+                f"SELECT i.item_id FROM payouts.payout_items i WHERE {_IN_BATCH} AND i.status = 'cancelled'", params)
         else:
             moved = items.move_items(conn, _QUEUED, "held", params, detail="rail paused",
                                      reasons=[items.reason("RAIL_PAUSED_FUNDING", reason_text, "AM04")])
@@ -149,15 +149,14 @@ def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dic
     with conn.transaction():
         conn.execute(
             "INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status)"
-            " SELECT item_id, rail, item_id || ':' || rail, 'sending' FROM payouts.payout_items"
-            f" WHERE {_IN_BATCH} AND status IN ('approved', 'fallback')"
+            " SELECT i.item_id, i.rail, i.item_id || ':' || i.rail, 'sending' FROM payouts.payout_items i"
+            f" WHERE {_IN_BATCH} AND i.status IN ('approved', 'fallback')"
             " ON CONFLICT (item_id, rail) DO UPDATE SET sends = attempts.sends + 1",
             params,
         )
         conn.execute(
             "UPDATE payouts.attempts a SET sends = a.sends + 1 FROM payouts.payout_items i"
-            " WHERE a.item_id = i.item_id AND a.rail = i.rail AND i.item_id BETWEEN %(first_item)s AND %(last_item)s"
-            " AND i.run_id = %(run_id)s AND i.rail = %(rail)s AND i.batch_no = %(batch_no)s AND i.status = 'submitted'",
+            f" WHERE a.item_id = i.item_id AND a.rail = i.rail AND {_IN_BATCH} AND i.status = 'submitted'",
             params,
         )
         items.move_items(conn, _QUEUED, "submitted", params, detail=f"sent on {rail}")
