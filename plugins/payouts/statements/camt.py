@@ -4,6 +4,11 @@ Streams with lxml iterparse on Ntry end events and drops each entry once read,
 so memory stays bounded on 1 GB files; columns are gathered in Python lists and
 turned into polars frames in chunks. Batch bookings are split into one line
 per TxDtls only when the TxDtls amounts add up to the booked entry amount.
+
+A statement (Stmt / Rpt / Ntfctn) that cannot be read correctly (an entry
+without an amount, an impossible date, a balance that is not a decimal) is
+quarantined with its reason and file line; the other statements of the file
+are read. Broken XML refuses the whole file (model.py states the rule).
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from payouts.statements import safe_xml
 from payouts.statements.model import (
     LINE_SCHEMA,
     ParsedStatement,
+    QuarantinedStatement,
     StatementError,
     StatementSummary,
     decimal_text,
     invalid_amount_rows,
+    quarantine,
+    refuse_without_a_complete_statement,
     signed_decimal,
     with_amount_minor,
 )
@@ -34,6 +42,9 @@ ROOTS = {
 _NS_RE = re.compile(r"(camt|pain|pacs|acmt|head|remt)\.(\d{3})\.(\d{3})\.(\d{2})")
 _BOOLEAN_TRUE = {"true", "1"}
 _PLACEHOLDER_REFS = {None, "NONREF", "NOTPROVIDED", "NONE"}
+# xs:date may carry a time-zone offset (2017-04-01+02:00, 2017-04-01Z). The
+# date is the bank's calendar day as written; the offset does not move it.
+_DATE_WITH_ZONE_RE = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})(?:Z|[+-][0-9]{2}:[0-9]{2})$")
 # Python lists are flushed into a polars frame every this many lines.
 _CHUNK_LINES = 100_000
 
@@ -42,6 +53,7 @@ _RAW_COLUMNS = (
     "account",
     "statement_id",
     "entry_ref",
+    "booking_ref",
     "position",
     "booking_date",
     "value_date",
@@ -56,9 +68,14 @@ _RAW_COLUMNS = (
     "reversal",
     "is_batch",
     "charges",
+    "stmt_no",  # which statement of the file (dropped from the result)
+    "file_line",  # the file line of the line's Ntry, for errors (dropped from the result)
 )
 _RAW_SCHEMA = {
-    name: (pl.Utf8 if name not in ("position", "reversal", "is_batch") else LINE_SCHEMA[name])
+    name: (
+        pl.Int32 if name in ("stmt_no", "file_line")
+        else pl.Utf8 if name not in ("position", "reversal", "is_batch") else LINE_SCHEMA[name]
+    )
     for name in _RAW_COLUMNS
 }
 
@@ -92,9 +109,13 @@ class _Statement:
     __slots__ = (
         "statement_id", "account", "currency", "sequence", "opening", "closing",
         "opening_ccy", "closing_ccy", "booked_sum", "entries", "lines", "currencies",
+        "number", "file_line", "broken",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, number: int, file_line: int | None) -> None:
+        self.number = number  # its place in the file, 0 for the first
+        self.file_line = file_line
+        self.broken: StatementError | None = None  # the first thing found wrong with it
         self.statement_id = self.account = self.currency = self.sequence = None
         self.opening = self.closing = self.opening_ccy = self.closing_ccy = None
         self.booked_sum = Decimal(0)
@@ -116,6 +137,10 @@ class _CamtParser:
         self.warnings: list[str] = []
         self.current: _Statement | None = None
         self.root_tag: str | None = None
+        self.statement_count = 0
+        self.summary_numbers: list[int] = []  # the statement number of each summary
+        self.quarantined: list[tuple[int, QuarantinedStatement]] = []  # (statement number, why)
+        self.broken_numbers: set[int] = set()
 
     # -- streaming ---------------------------------------------------------
 
@@ -137,9 +162,12 @@ class _CamtParser:
                         if parent.tag[self.nsl :] != self.container:
                             continue  # an Ntry outside a statement container
                         current_el = parent
-                        self.current = _Statement()
-                        self._header(parent)
-                    self._entry(el)
+                        self._new_statement(parent)
+                        self._guarded(self._header, parent)
+                    if self.current.broken is None:
+                        self._guarded(self._entry, el)
+                    else:
+                        self.current.entries += 1
                     el.clear()
                     while el.getprevious() is not None:
                         del parent[0]
@@ -153,8 +181,8 @@ class _CamtParser:
                     if local != self.container or parent.tag[self.nsl :] not in ROOTS:
                         continue
                     if el is not current_el:  # a statement without entries
-                        self.current = _Statement()
-                        self._header(el)
+                        self._new_statement(el)
+                        self._guarded(self._header, el)
                     self._end_statement(el)
                     current_el = None
                     el.clear()
@@ -172,12 +200,28 @@ class _CamtParser:
                 "BkToCstmrStmt, BkToCstmrAcctRpt or BkToCstmrDbtCdtNtfctn",
                 self.name,
             )
-        if not self.summaries:
+        if not self.summaries and not self.quarantined:
             raise StatementError(
                 f"{self.message_type} message without any {self.container} "
                 "(group header only)",
                 self.name,
             )
+
+    def _new_statement(self, el) -> None:
+        self.current = _Statement(self.statement_count, el.sourceline)
+        self.statement_count += 1
+
+    def _guarded(self, read, el) -> None:
+        """Read part of the current statement; what is wrong with it breaks that statement only."""
+        try:
+            read(el)
+        except StatementError as exc:
+            if self.current.broken is None:
+                self.current.broken = exc
+
+    def _statement_where(self, st: _Statement) -> str:
+        name = st.statement_id or f"#{st.number + 1} (without Id)"
+        return f"{self.container} {name}, file line {st.file_line}"
 
     def _start_root(self, el) -> None:
         tag = el.tag
@@ -232,10 +276,14 @@ class _CamtParser:
             elif name == "Bal":
                 self._balance(ch, st)
         if not st.statement_id:
-            raise StatementError(f"{self.container} without Id", self.name)
+            raise StatementError(
+                f"{self.container} without Id", self.name, self._statement_where(st)
+            )
         if not st.account:
             raise StatementError(
-                f"{self.container} {st.statement_id} without an account id", self.name
+                f"{self.container} {st.statement_id} without an account id",
+                self.name,
+                self._statement_where(st),
             )
 
     def _balance(self, bal, st: _Statement) -> None:
@@ -256,17 +304,22 @@ class _CamtParser:
 
     def _end_statement(self, el) -> None:
         st = self.current
-        if st.statement_id is None:
-            self._header(el)
+        if st.statement_id is None and st.broken is None:
+            self._guarded(self._header, el)
         balanced = None
-        if st.opening is not None and st.closing is not None:
+        if st.broken is None and st.opening is not None and st.closing is not None:
             try:
                 same_ccy = st.opening_ccy == st.closing_ccy and st.currencies <= {st.opening_ccy}
                 balanced = same_ccy and Decimal(st.opening) + st.booked_sum == Decimal(st.closing)
             except InvalidOperation:
-                raise StatementError(
-                    "balance amount is not a decimal", self.name, f"statement {st.statement_id}"
-                ) from None
+                st.broken = StatementError(
+                    "balance amount is not a decimal", self.name, self._statement_where(st)
+                )
+        if st.broken is not None:
+            self.quarantined.append((st.number, quarantine(st.broken, st.statement_id, st.account)))
+            self.broken_numbers.add(st.number)
+            self.current = None
+            return
         currency = st.currency or st.opening_ccy or st.closing_ccy or (
             min(st.currencies) if len(st.currencies) == 1 else None
         )
@@ -286,6 +339,7 @@ class _CamtParser:
                 message_version=self.message_version,
             )
         )
+        self.summary_numbers.append(st.number)
         self.current = None
 
     # -- entries ------------------------------------------------------------
@@ -314,7 +368,7 @@ class _CamtParser:
                 kids[name] = ch
         entry_no = st.entries
         st.entries += 1
-        where = f"{self.container} {st.statement_id}, entry {entry_no}"
+        where = f"{self.container} {st.statement_id}, entry {entry_no}, file line {ntry.sourceline}"
 
         amt_el = kids.get("Amt")
         amount_text = _text(amt_el)
@@ -336,7 +390,8 @@ class _CamtParser:
 
         booking_date = _date_text(kids.get("BookgDt"), nsl)
         value_date = _date_text(kids.get("ValDt"), nsl)
-        entry_ref = _ref(kids.get("AcctSvcrRef")) or _ref(kids.get("NtryRef")) or f"pos-{entry_no}"
+        booking_ref = _ref(kids.get("AcctSvcrRef")) or _ref(kids.get("NtryRef"))
+        entry_ref = booking_ref or f"pos-{entry_no}"
         reversal = _text(kids.get("RvslInd")) in _BOOLEAN_TRUE
         entry_charges = _charges(chrgs, nsl) if chrgs else None
         is_batch = len(txs) > 1 or batch_count > 1
@@ -358,26 +413,29 @@ class _CamtParser:
             for d in details:
                 tx_debit = debit if d["cdi"] is None else d["cdi"] == "DBIT"
                 self._append(
-                    st, entry_ref, booking_date, value_date,
+                    st, entry_ref, booking_ref, booking_date, value_date,
                     signed_decimal(d["amount"], tx_debit), currency, status, d,
-                    tx_debit, reversal, True, d["charges"],
+                    tx_debit, reversal, True, d["charges"], ntry.sourceline,
                 )
         else:
             d = details[0] if len(details) == 1 else None
             charges = entry_charges or (d["charges"] if d else None)
             self._append(
-                st, entry_ref, booking_date, value_date, amount, currency, status, d,
-                debit, reversal, is_batch, charges,
+                st, entry_ref, booking_ref, booking_date, value_date, amount, currency, status, d,
+                debit, reversal, is_batch, charges, ntry.sourceline,
             )
         if len(cols["position"]) >= _CHUNK_LINES:
             self._flush()
 
-    def _append(self, st, entry_ref, booking_date, value_date, amount, currency, status,
-                d, debit, reversal, is_batch, charges) -> None:
+    def _append(self, st, entry_ref, booking_ref, booking_date, value_date, amount, currency,
+                status, d, debit, reversal, is_batch, charges, file_line) -> None:
         cols = self.cols
         cols["account"].append(st.account)
         cols["statement_id"].append(st.statement_id)
         cols["entry_ref"].append(entry_ref)
+        cols["booking_ref"].append(booking_ref)
+        cols["stmt_no"].append(st.number)
+        cols["file_line"].append(file_line)
         cols["position"].append(st.lines)
         st.lines += 1
         cols["booking_date"].append(booking_date)
@@ -438,9 +496,8 @@ class _CamtParser:
             elif name not in k:
                 k[name] = ch
         refs = _kids(k.get("Refs"), nsl)
-        e2e = _text(refs.get("EndToEndId"))
-        if e2e == "NOTPROVIDED":
-            e2e = None
+        # NOTPROVIDED / NONREF say there is no reference: it must never drive a match.
+        e2e = _ref(refs.get("EndToEndId"))
         amount = ccy = None
         amt_dtls = k.get("AmtDtls")
         if amt_dtls is not None:
@@ -503,38 +560,56 @@ class _CamtParser:
             self.chunks = []
         else:
             raw = pl.DataFrame(schema=_RAW_SCHEMA)
-        bad = invalid_amount_rows(raw)
-        if bad.height:
-            row = bad.row(0, named=True)
-            raise StatementError(
-                f"amount {row['amount']!r} is not a decimal",
-                self.name,
-                f"statement {row['statement_id']}, line {row['position']}",
-            )
+        for row in invalid_amount_rows(raw).unique("stmt_no", keep="first", maintain_order=True).iter_rows(
+            named=True
+        ):
+            self._break_statement(row, f"amount {row['amount']!r} is not a decimal")
         lines = raw.with_columns(
             booking_date=pl.col("booking_date").str.to_date("%Y-%m-%d", strict=False),
             value_date=pl.col("value_date").str.to_date("%Y-%m-%d", strict=False),
+            raw_booking_date=pl.col("booking_date"),
+            raw_value_date=pl.col("value_date"),
             message_type=pl.lit(self.message_type, pl.Utf8),
             message_version=pl.lit(self.message_version, pl.Utf8),
             amount_minor=pl.lit(None, pl.Int64),
         )
         for column in ("booking_date", "value_date"):
-            broken = lines.filter(pl.col(column).is_null() & raw[column].is_not_null())
-            if broken.height:
-                row = broken.row(0, named=True)
-                text = raw.filter(
-                    (pl.col("statement_id") == row["statement_id"])
-                    & (pl.col("position") == row["position"])
-                )[column][0]
-                raise StatementError(
-                    f"impossible {column.replace('_', ' ')} {text!r}",
-                    self.name,
-                    f"statement {row['statement_id']}, line {row['position']}",
+            broken = lines.filter(
+                pl.col(column).is_null() & pl.col(f"raw_{column}").is_not_null()
+            ).unique("stmt_no", keep="first", maintain_order=True)
+            for row in broken.iter_rows(named=True):
+                self._break_statement(
+                    row, f"impossible {column.replace('_', ' ')} {row[f'raw_{column}']!r}"
                 )
+        if self.broken_numbers:
+            lines = lines.filter(~pl.col("stmt_no").is_in(sorted(self.broken_numbers)))
+            kept = [
+                (n, s) for n, s in zip(self.summary_numbers, self.summaries)
+                if n not in self.broken_numbers
+            ]
+            self.summaries = [s for _n, s in kept]
         lines = with_amount_minor(lines).select(LINE_SCHEMA.names()).cast(dict(LINE_SCHEMA))
-        return ParsedStatement(
-            lines=lines, statements=self.summaries, warnings=self.warnings, source=self.name
+        return refuse_without_a_complete_statement(
+            ParsedStatement(
+                lines=lines,
+                statements=self.summaries,
+                warnings=self.warnings,
+                source=self.name,
+                quarantined=[q for _n, q in sorted(self.quarantined, key=lambda nq: nq[0])],
+            )
         )
+
+    def _break_statement(self, row: dict, message: str) -> None:
+        """Quarantine the statement of a line found wrong after reading (vectorised checks)."""
+        if row["stmt_no"] in self.broken_numbers:
+            return
+        self.broken_numbers.add(row["stmt_no"])
+        error = StatementError(
+            message,
+            self.name,
+            f"statement {row['statement_id']}, line {row['position']}, file line {row['file_line']}",
+        )
+        self.quarantined.append((row["stmt_no"], quarantine(error, row["statement_id"], row["account"])))
 
 
 # -- small element helpers (children by local name; no XPath on the hot path) --
@@ -568,13 +643,16 @@ def _kids(el, nsl: int) -> dict:
 
 
 def _date_text(el, nsl: int) -> str | None:
-    """Dt or DtTm (its local date part, as the bank wrote it)."""
+    """Dt (without a time-zone offset) or DtTm (its local date part), as the bank wrote it."""
     if el is None:
         return None
     for ch in el:
         text = _text(ch)
         if text:
-            return text[:10] if ch.tag[nsl:] == "DtTm" else text
+            if ch.tag[nsl:] == "DtTm":
+                return text[:10]
+            zoned = _DATE_WITH_ZONE_RE.match(text)
+            return zoned.group(1) if zoned else text
     return None
 
 

@@ -89,6 +89,8 @@ def parse_crypto_export(source: safe_xml.Source, statement_id: str | None = None
         account=pl.concat_str(pl.col("network"), pl.lit(":"), pl.col("asset")),
         statement_id=pl.lit(statement_id, pl.Utf8),
         entry_ref=pl.col("tx_hash"),
+        # Each export is its own statement of a wallet; bookings are not compared across exports.
+        booking_ref=pl.lit(None, pl.Utf8),
         position=pl.col("position").cast(pl.Int32),
         booking_date=booking_date,
         value_date=booking_date,

@@ -1,9 +1,15 @@
 """The normalised statement line, the per-statement summary and the parse result.
 
-Every parser (camt, crypto export) produces the same polars frame (LINE_SCHEMA),
-so reconciliation never needs to know which format a line came from. Amounts
-stay exact: the bank's decimal string, plus signed minor units when the
-currency's exponent can hold it.
+Every parser (camt, MT940, crypto export) produces the same polars frame
+(LINE_SCHEMA), so reconciliation never needs to know which format a line came
+from. Amounts stay exact: the bank's decimal string, plus signed minor units
+when the currency's exponent can hold it.
+
+One rule for every format: a file that cannot be read as a whole (not the
+format, unsafe, truncated) is refused; inside a readable file each statement
+stands on its own, so a broken one is quarantined with its reason (file,
+statement, line) and the complete ones are read. A file without one complete
+statement is refused with the first statement's reason.
 """
 
 from __future__ import annotations
@@ -21,6 +27,11 @@ LINE_SCHEMA = pl.Schema(
         "account": pl.Utf8,
         "statement_id": pl.Utf8,
         "entry_ref": pl.Utf8,
+        # The account servicer's reference of the booking (camt AcctSvcrRef, else
+        # NtryRef; MT940 :61: bank reference); null when the bank gave none. The
+        # same booking reported by two statements (a camt.054 and the camt.053
+        # of the day) carries the same one, which is how it is counted once.
+        "booking_ref": pl.Utf8,
         "position": pl.Int32,
         "booking_date": pl.Date,
         "value_date": pl.Date,
@@ -81,12 +92,46 @@ class StatementSummary:
     message_version: str | None
 
 
+@dataclass(frozen=True)
+class QuarantinedStatement:
+    """A statement of a readable file that cannot be read correctly: kept out, with why and where."""
+
+    statement_id: str | None  # None when the statement does not say it
+    account: str | None
+    message: str
+    file: str | None
+    position: str | None  # 'line 12' (MT940) or 'Stmt S1, entry 3, file line 57' (camt)
+
+    @property
+    def reason(self) -> str:
+        return str(self.error())
+
+    def error(self) -> StatementError:
+        return StatementError(self.message, self.file, self.position)
+
+
 @dataclass
 class ParsedStatement:
     lines: pl.DataFrame
     statements: list[StatementSummary]
     warnings: list[str] = field(default_factory=list)
     source: str | None = None
+    quarantined: list[QuarantinedStatement] = field(default_factory=list)
+
+
+def quarantine(error: StatementError, statement_id: str | None, account: str | None) -> QuarantinedStatement:
+    return QuarantinedStatement(statement_id, account, error.message, error.file, error.position)
+
+
+def refuse_without_a_complete_statement(parsed: ParsedStatement) -> ParsedStatement:
+    """The parse result, unless every statement in it was quarantined: then the file is refused."""
+    if parsed.quarantined and not parsed.statements:
+        first = parsed.quarantined[0]
+        more = len(parsed.quarantined) - 1
+        message = first.message + (f" (and {more} more statement{'s' * (more > 1)} cannot be read)"
+                                   if more else "")
+        raise StatementError(message, first.file, first.position)
+    return parsed
 
 
 def empty_lines() -> pl.DataFrame:

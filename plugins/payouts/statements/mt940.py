@@ -13,6 +13,19 @@ Decisions worth knowing:
 - A `:61:` without an entry date is booked on its value date (SWIFT: the entry
   date is given only when it differs).
 - RC / RD are reversals: RC (reversal of a credit) is a debit, RD a credit.
+- SWIFT's decimal mark is ','. Some old exports (Rabobank) write '.': it is
+  read as the decimal mark only where it can be nothing else, with a warning;
+  an amount that could be read two ways, or that runs into the next subfield,
+  is an error naming the line, never a guess.
+- A `:61:` without a transaction type code whose reference is NONREF
+  (`D20,00NONREF`) cannot be split into type and reference: the reference is
+  unknown, and an unknown reference never drives a match.
+- A line holding only '-' ends a message only when a new message (or the
+  end of the file) follows; before another field of the same statement it is
+  text of the field it is in (a dash in `:86:`).
+- A statement that cannot be read (no closing balance, a malformed `:61:`)
+  is quarantined with its reason and line; the others in the file are read
+  (model.py states the rule).
 """
 
 from __future__ import annotations
@@ -25,12 +38,15 @@ from decimal import Decimal
 import polars as pl
 
 from payouts.statements import safe_xml
+from payouts.money import EXPONENTS
 from payouts.statements.model import (
     LINE_SCHEMA,
     ParsedStatement,
     StatementError,
     StatementSummary,
     decimal_text,
+    quarantine,
+    refuse_without_a_complete_statement,
     with_amount_minor,
 )
 
@@ -39,17 +55,23 @@ _TAG_RE = re.compile(r"^:([0-9]{2,3}[A-Z]?|NS):")
 _BLOCK_RE = re.compile(r"\{[1235]:(?:[^{}]|\{[^{}]*\})*\}")
 _END_RE = re.compile(r"^-\}?(?:XXX)?\s*$")
 _BALANCE_RE = re.compile(
-    r"^(?P<mark>[CD])(?P<date>[0-9]{6})(?P<ccy>[A-Z]{3})(?P<amount>[0-9]+(?:,[0-9]*)?)\s*$"
+    r"^(?P<mark>[CD])(?P<date>[0-9]{6})(?P<ccy>[A-Z]{3})(?P<amount>[0-9][0-9,.]*)\s*$"
 )
+# The amount takes every digit, comma and dot that follows the mark, so that an
+# amount written another way ('43985.66', '1.234,56') is read whole and judged,
+# never cut at the first character SWIFT does not use.
 _STATEMENT_LINE_RE = re.compile(
     r"^(?P<value_date>[0-9]{6})"
     r"(?P<entry_date>[0-9]{4}|\s{4})?"
     r"(?P<mark>R?[CD])"
     r"(?P<funds>[A-Z])?"
-    r"(?P<amount>[0-9]+(?:,[0-9]*)?)"
+    r"(?P<amount>[0-9][0-9,.]*)"
     r"(?P<tx_type>[A-Z][A-Z0-9 ]{3})?"
     r"(?P<rest>.*)$"
 )
+# A reference field that starts with one of these holds no reference; when it
+# follows the amount directly the transaction type code is missing.
+_NO_REFERENCE_WORDS = ("NONREF", "NOTPROVIDED")
 _FLOOR_RE = re.compile(r"^(?P<ccy>[A-Z]{3})")
 _PLACEHOLDER_REFS = {"", "NONREF", "NOTPROVIDED", "NONE", "KREF+", "EREF", "EREF+"}
 _SEPA_KEY_RE = re.compile(r"^(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|COAM|OAMT|IBAN|BIC)\+")
@@ -95,8 +117,8 @@ def parse_mt940(source: safe_xml.Source) -> ParsedStatement:
         raise StatementError("not an MT940/MT942 statement: no :20: field found", name, "line 1")
     parser = _Mt940Parser(name, warnings)
     for block in blocks:
-        parser.statement(block)
-    return parser.result()
+        parser.read_statement(block)
+    return refuse_without_a_complete_statement(parser.result())
 
 
 def decode_text(data: bytes, name: str, warnings: list[str]) -> str:
@@ -139,12 +161,33 @@ def parse_amount(text: str) -> str:
     return f"{whole}.{fraction}" if fraction else whole
 
 
+def read_amount(text: str) -> str:
+    """An amount as banks write it: SWIFT's ',' or an old export's '.' -> decimal string.
+
+    '.' is the decimal mark only when it cannot be anything else: one '.', no
+    ',', and not exactly three digits after it ('1.000' may be a thousand with
+    a grouping dot). Anything else raises ValueError saying why.
+    """
+    text = text.strip()
+    if "." not in text:
+        return parse_amount(text)
+    whole, _, fraction = text.partition(".")
+    if "," in text or "." in fraction:
+        raise ValueError(f"amount {text!r} mixes decimal marks or groups digits")
+    if len(fraction) == 3:
+        raise ValueError(
+            f"amount {text!r} could be {whole}{fraction} (a grouping dot) or "
+            f"{whole}.{fraction} (a decimal point)"
+        )
+    return parse_amount(f"{whole},{fraction}")
+
+
 def parse_balance(text: str) -> tuple[str, dt.date, str]:
     """':60F:' style balance 'C160229EUR1200,00' -> (signed amount, date, currency)."""
     match = _BALANCE_RE.match(text.strip())
     if not match:
         raise ValueError(f"not an MT balance: {text!r}")
-    amount = parse_amount(match["amount"])
+    amount = read_amount(match["amount"])
     if match["mark"] == "D" and amount.strip("0.") != "":
         amount = "-" + amount
     return amount, _yymmdd(match["date"]), match["ccy"]
@@ -161,11 +204,13 @@ def _split(text: str, name: str) -> list[_Block]:
     blocks: list[_Block] = []
     block: _Block | None = None
     current: _Field | None = None
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.replace("\x01", "").replace("\x03", "")
-        if "{" in line:
-            line = _BLOCK_RE.sub("", line).replace("{4:", "")
+    lines = [_clean(raw) for raw in text.splitlines()]
+    for lineno, line in enumerate(lines, start=1):
         if _END_RE.match(line):
+            if current is not None and line.strip() == "-" and not _message_ends(lines, lineno):
+                # A dash on its own inside :86: text, with more of this statement after it.
+                current.lines.append(line)
+                continue
             block = current = None
             continue
         match = _TAG_RE.match(line)
@@ -190,16 +235,56 @@ def _split(text: str, name: str) -> list[_Block]:
     return blocks
 
 
+def _clean(raw: str) -> str:
+    """A line without SOH/ETX and without SWIFT header/trailer blocks."""
+    line = raw.replace("\x01", "").replace("\x03", "")
+    if "{" in line:
+        line = _BLOCK_RE.sub("", line).replace("{4:", "")
+    return line
+
+
+def _message_ends(lines: list[str], after: int) -> bool:
+    """Whether a bare '-' (at 1-based line `after`) ends its message.
+
+    It does when the next field is a new statement's :20: (or Rabobank's
+    :940:), or when no field follows; a field of the statement it is in
+    (:61:, :86:, :62F:...) means the dash was text.
+    """
+    for line in lines[after:]:
+        match = _TAG_RE.match(line)
+        if match:
+            return match.group(1) in ("20", "940")
+    return True
+
+
 class _Mt940Parser:
     def __init__(self, name: str, warnings: list[str]) -> None:
         self.name = name
         self.warnings = warnings
         self.rows: list[dict] = []
         self.summaries: list[StatementSummary] = []
+        self.quarantined: list = []
         self.seen_ids: dict[tuple[str, str], int] = {}
 
     def _error(self, message: str, lineno: int) -> StatementError:
         return StatementError(message, self.name, f"line {lineno}")
+
+    def read_statement(self, block: _Block) -> None:
+        """One statement, or its quarantine: nothing of a broken statement is kept."""
+        rows, summaries, warnings = len(self.rows), len(self.summaries), len(self.warnings)
+        try:
+            self.statement(block)
+        except StatementError as exc:
+            del self.rows[rows:], self.summaries[summaries:], self.warnings[warnings:]
+            ref = account = None
+            for fld in block.fields:
+                if fld.tag == "20" and ref is None:
+                    ref = fld.lines[0].strip() or None
+                elif fld.tag == "25" and account is None:
+                    account = fld.lines[0].strip() or None
+            if ref is not None and not exc.message.startswith(("statement ", f"{ref} ")):
+                exc = StatementError(f"statement {ref}: {exc.message}", exc.file, exc.position)
+            self.quarantined.append(quarantine(exc, ref, account))
 
     def statement(self, block: _Block) -> None:
         ref = account = sequence = None
@@ -208,6 +293,7 @@ class _Mt940Parser:
         is_mt942 = False
         entries: list[dict] = []
         last_entry: dict | None = None
+        dot_line: int | None = None  # the first amount written with '.' as the decimal mark
         for fld in block.fields:
             tag, value = fld.tag, fld.lines[0].strip()
             if tag == "20":
@@ -219,8 +305,10 @@ class _Mt940Parser:
             elif tag in ("60F", "60M", "62F", "62M"):
                 try:
                     amount, _date, ccy = parse_balance(value)
-                except ValueError:
-                    raise self._error(f"malformed balance :{tag}:{value}", fld.lineno) from None
+                except ValueError as exc:
+                    raise self._error(f"malformed balance :{tag}:{value} ({exc})", fld.lineno) from None
+                if "." in value and dot_line is None:
+                    dot_line = fld.lineno
                 if tag.startswith("60"):
                     opening, opening_ccy = amount, ccy
                 else:
@@ -234,6 +322,8 @@ class _Mt940Parser:
             elif tag == "61":
                 last_entry = self._entry(fld)
                 entries.append(last_entry)
+                if last_entry["dot"] and dot_line is None:
+                    dot_line = fld.lineno
             elif tag == "86":
                 if last_entry is not None:
                     last_entry["info"].append(fld.lines)
@@ -244,11 +334,27 @@ class _Mt940Parser:
         if not account:
             raise self._error(f"statement {ref} without an account (:25:)", block.lineno)
         if not is_mt942 and (opening is None or closing is None):
+            missing = "an opening (:60F:/:60M:)" if opening is None else "a closing (:62F:/:62M:)"
+            last = block.fields[-1]
             raise self._error(
-                f"statement {ref} without an opening (:60F:/:60M:) or closing (:62F:/:62M:) balance",
+                f"statement {ref} (lines {block.lineno} to {last.lineno + len(last.lines) - 1}) "
+                f"without {missing} balance",
                 block.lineno,
             )
         currency = opening_ccy or closing_ccy or floor_ccy
+        exponent = EXPONENTS.get(currency) if currency else None
+        if exponent is not None:
+            for entry in entries:
+                decimals = len(entry["amount"].partition(".")[2])
+                if decimals > exponent:
+                    # More decimals than the currency has: digits of the next subfield
+                    # (a reference after a missing type code) ran into the amount.
+                    raise self._error(
+                        f"statement {ref}: amount {entry['amount_text']!r} in :61: has {decimals} "
+                        f"decimals, {currency} has {exponent}; the amount cannot be told apart "
+                        "from what follows it",
+                        entry["lineno"],
+                    )
         message_type = "mt942" if is_mt942 and opening is None else "mt940"
         status = "pending" if message_type == "mt942" else "booked"
         statement_id = f"{ref}/{sequence}" if sequence else ref
@@ -260,6 +366,11 @@ class _Mt940Parser:
                 f"this one is kept as {statement_id}#{seen + 1}"
             )
             statement_id = f"{statement_id}#{seen + 1}"
+        if dot_line is not None:
+            self.warnings.append(
+                f"{self.name}: statement {statement_id} writes amounts with '.' as the decimal mark "
+                f"(first at line {dot_line}); read as decimal points"
+            )
 
         booked_sum = Decimal(0)
         for position, entry in enumerate(entries):
@@ -281,6 +392,7 @@ class _Mt940Parser:
                     "account": account,
                     "statement_id": statement_id,
                     "entry_ref": entry["bank_ref"] or f"pos-{position}",
+                    "booking_ref": entry["bank_ref"] or None,
                     "position": position,
                     "booking_date": entry["entry_date"] or entry["value_date"],
                     "value_date": entry["value_date"],
@@ -341,15 +453,26 @@ class _Mt940Parser:
         if match["entry_date"] and match["entry_date"].strip():
             entry_date = self._entry_date(match["entry_date"], value_date, fld.lineno)
         mark = match["mark"]
-        amount = parse_amount(match["amount"])
+        try:
+            amount = read_amount(match["amount"])
+        except ValueError as exc:
+            raise self._error(f"amount in :61:{first} cannot be read: {exc}", fld.lineno) from None
         # RC reverses a credit (money leaves), RD reverses a debit.
         debit = mark in ("D", "RC")
         if debit and amount.strip("0.") != "":
             amount = "-" + amount
-        rest = match["rest"]
+        tx_type, rest = match["tx_type"] or "", match["rest"]
+        reference_known = True
+        if (tx_type + rest).upper().startswith(_NO_REFERENCE_WORDS):
+            # No type code: what looked like one ('NONR') is the start of NONREF, and
+            # the rest ('EF') is no reference. The field says there is no reference.
+            tx_type, rest = "", tx_type + rest
+            reference_known = False
         customer_ref, _sep, bank_ref = rest.partition("//")
         overflow = ""
-        if len(customer_ref) > _MAX_CUSTOMER_REF:
+        if not reference_known:
+            customer_ref = ""
+        elif len(customer_ref) > _MAX_CUSTOMER_REF:
             customer_ref, overflow = customer_ref[:_MAX_CUSTOMER_REF], customer_ref[_MAX_CUSTOMER_REF:]
         bank_ref = bank_ref.strip()
         if bank_ref.upper() in _PLACEHOLDER_REFS:
@@ -362,7 +485,10 @@ class _Mt940Parser:
             "entry_date": entry_date,
             "amount": amount,
             "reversal": mark.startswith("R"),
-            "tx_type": (match["tx_type"] or "").strip(),
+            "amount_text": match["amount"],
+            "dot": "." in match["amount"],
+            "lineno": fld.lineno,
+            "tx_type": tx_type.strip(),
             "customer_ref": customer_ref.strip(),
             "ref_overflow": bool(overflow.strip()),
             "bank_ref": bank_ref,
@@ -389,7 +515,11 @@ class _Mt940Parser:
         )
         lines = with_amount_minor(raw).select(LINE_SCHEMA.names()).cast(dict(LINE_SCHEMA))
         return ParsedStatement(
-            lines=lines, statements=self.summaries, warnings=self.warnings, source=self.name
+            lines=lines,
+            statements=self.summaries,
+            warnings=self.warnings,
+            source=self.name,
+            quarantined=self.quarantined,
         )
 
 
@@ -522,4 +652,6 @@ def looks_like_mt940(head: bytes) -> bool:
     return False
 
 
-__all__ = ["decode_text", "looks_like_mt940", "parse_amount", "parse_balance", "parse_mt940"]
+__all__ = [
+    "decode_text", "looks_like_mt940", "parse_amount", "parse_balance", "parse_mt940", "read_amount",
+]
