@@ -4,6 +4,10 @@
 namespace, as German banks send both) into one `VopResult` per request;
 `vop_decisions` applies a platform's `VopPolicy` and gives each request
 'ready' or 'held' with a reason shaped like `payouts.items.reason()`.
+
+The answer is parsed here more strictly than a statement (any DOCTYPE is
+refused, the size is capped) and read by the one pain.002 reader,
+`payouts.statements.pain002`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from payouts.items import reason
+from payouts.statements.model import StatementError
+from payouts.statements.pain002 import TransactionStatus, report_from_root
 
 VopStatus = Literal["match", "close_match", "no_match", "not_possible"]
 Decision = Literal["ready", "held"]
@@ -89,12 +95,8 @@ def _local(tag: object) -> str | None:
     return tag.rpartition("}")[2]
 
 
-def _children(element, name: str) -> list:
-    return [c for c in element if _local(c.tag) == name]
-
-
 def _child(element, *path: str):
-    """The first descendant along `path` (local names), or None. Called per field of every answer."""
+    """The first descendant along `path` (local names), or None."""
     for name in path:
         if element is None:
             return None
@@ -106,13 +108,6 @@ def _child(element, *path: str):
         else:
             return None
     return element
-
-
-def _text(element, *path: str) -> str | None:
-    node = _child(element, *path)
-    if node is None or node.text is None:
-        return None
-    return node.text.strip() or None
 
 
 def _ascii_view(data: bytes) -> bytes:
@@ -161,52 +156,36 @@ def read_vop_report(xml_bytes: bytes) -> VopReport:
         namespace is not None and not namespace.startswith(_PAIN002_NAMESPACE_PREFIX)
     ):
         raise VopResponseError(f"not a pain.002 document (root {root.tag!r})")
-    report = _child(root, "CstmrPmtStsRpt")
-    if report is None:
+    if _child(root, "CstmrPmtStsRpt") is None:
         raise VopResponseError("no CstmrPmtStsRpt in the pain.002 document")
-    group = _child(report, "OrgnlGrpInfAndSts")
-    counts: dict[str, int] = {}
-    for per_status in _children(group, "NbOfTxsPerSts") if group is not None else []:
-        code, number = _text(per_status, "DtldSts"), _text(per_status, "DtldNbOfTxs")
-        if code and number and number.isdigit():
-            counts[code] = counts.get(code, 0) + int(number)
-    results = [
-        _result(tx)
-        for payment_info in _children(report, "OrgnlPmtInfAndSts")
-        for tx in _children(payment_info, "TxInfAndSts")
-    ]
-    return VopReport(_text(group, "GrpSts") if group is not None else None, counts, results)
+    try:
+        report = report_from_root(root, "VoP response")
+    except StatementError as exc:
+        raise VopResponseError(exc.message) from None
+    results = [_result(tx) for info in report.payment_infos for tx in info.transactions]
+    return VopReport(report.group_status, dict(report.status_counts), results)
 
 
-def _result(tx) -> VopResult:
-    request_id = (_text(tx, "OrgnlEndToEndId") or _text(tx, "OrgnlInstrId")
-                  or _text(tx, "StsId"))
+def _result(tx: TransactionStatus) -> VopResult:
+    request_id = tx.end_to_end_id or tx.instruction_id or tx.status_id
     if request_id is None:
         raise VopResponseError("TxInfAndSts without OrgnlEndToEndId")
-    code = _text(tx, "TxSts")
+    code = tx.status
     if code not in STATUS_BY_CODE:
         raise VopResponseError(f"request {request_id}: TxSts {code!r} is not a VoP status")
     status = STATUS_BY_CODE[code]
     held = _held_name(tx) if status == "close_match" else None
-    reference = _child(tx, "OrgnlTxRef")
-    iban = _text(reference, "CdtrAcct", "Id", "IBAN") or _text(
-        reference, "CdtrAcct", "Id", "Othr", "Id")
-    requested = _text(reference, "Cdtr", "Pty", "Nm") or _text(reference, "Cdtr", "Nm")
-    return VopResult(request_id, status, held, iban, requested)
+    return VopResult(request_id, status, held, tx.creditor_account, tx.creditor_name)
 
 
-def _held_name(tx) -> str | None:
+def _held_name(tx: TransactionStatus) -> str | None:
     """The name the bank holds: StsRsnInf/AddtlInf lines joined (Max105Text each).
 
     Banks sometimes wrap it in quotes, which are dropped.
     """
-    lines = [
-        line.text or ""
-        for info in _children(tx, "StsRsnInf")
-        for line in _children(info, "AddtlInf")
-    ]
     # Lines are cut at 105 characters, mid-word or just before a space: join
     # them as they are, without adding or stripping anything between them.
+    lines = [line for reason in tx.reasons for line in reason.additional_info]
     name = "".join(line for line in lines if line.strip()).strip()
     name = name.strip('"“”„«» ').strip()
     return name or None

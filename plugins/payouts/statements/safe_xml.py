@@ -97,6 +97,12 @@ def read_prolog(stream: BinaryIO, name: str) -> tuple[bytes, bytes]:
     return prolog, text[prolog_end:]
 
 
+def from_root(head: bytes) -> bytes | None:
+    """The head bytes from the root element's start tag on (BOM-stripped), None if not within them."""
+    end = _prolog_end(head)
+    return None if end is None else _ascii_view(head)[end:]
+
+
 def root_namespace(head: bytes) -> tuple[str | None, str | None]:
     """(root local name, default or root-prefix namespace) from the head bytes."""
     match = _ROOT_RE.search(head)
