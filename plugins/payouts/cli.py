@@ -189,8 +189,13 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     quarantined = [f for f in files if f.get("quarantined")]
     for f in quarantined:
         print(f"quarantined {f['file']}: {f['quarantined']}", file=sys.stderr)
+    statements_quarantined = [(f["file"], r) for f in files for r in f.get("statements_quarantined", ())]
+    for name, reason in statements_quarantined:
+        print(f"quarantined a statement of {name} (its other statements are loaded): {reason}", file=sys.stderr)
+    extra = {"statements_quarantined": len(statements_quarantined),
+             "repeated_lines": sum(f.get("repeated_lines", 0) for f in files)}
     print(json.dumps({"pass_id": pass_id, "files_loaded": len(loaded), "files_seen": len(files),
-                      "quarantined": len(quarantined), **counts}))
+                      "quarantined": len(quarantined), **{k: v for k, v in extra.items() if v}, **counts}))
     return 0
 
 
@@ -288,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.set_defaults(func=cmd_seed)
 
     reconcile = sub.add_parser("reconcile", help="reconcile a folder of statement files against the warehouse")
-    reconcile.add_argument("--statements", required=True, help="folder of camt/crypto statement files")
+    reconcile.add_argument("--statements", required=True, help="folder of camt/MT940/crypto statement files")
     reconcile.add_argument("--provider", default="sandbox", help="provider the statements come from")
     reconcile.set_defaults(func=cmd_reconcile)
 

@@ -3,6 +3,13 @@
 Each step is idempotent. Files are known by their hash, lines by their
 statement key, matches by line, breaks by (type, item or line), postings by
 transaction id: a pass repeated over the same statements adds nothing.
+
+A file loads the statements it could read; one that could not be read is kept
+in recon.quarantined_statements with its reason (a file with none readable in
+recon.quarantined_files). A booking another statement already reported (a
+camt.054 notification, then the camt.053 of the day) is loaded as a duplicate
+of the first line and never matched again; the statement issues say which
+file carried which.
 """
 
 from __future__ import annotations
@@ -117,14 +124,43 @@ def parse_for_load(path: str):
     from payouts.statements.model import StatementError
 
     try:
-        parsed = parse_statement_file(path)
-        lines = parsed.lines
-        inexact = lines.filter(lines["amount_minor"].is_null()).height
-        if inexact:
-            raise StatementError(f"{inexact} lines carry amounts their currency cannot hold exactly", path)
+        parsed = _without_inexact_statements(parse_statement_file(path))
     except StatementError as exc:
         return exc
-    return parsed, classify_lines(lines)
+    return parsed, classify_lines(parsed.lines)
+
+
+def _without_inexact_statements(parsed):
+    """The parse result with every statement holding an amount its currency cannot hold moved to quarantine.
+
+    Such an amount (8.850 EUR, or a currency payouts.money does not know) cannot
+    become minor units without rounding, and money is never rounded: the
+    statement is quarantined with the first such line, the others load.
+    """
+    import polars as pl
+
+    from payouts.statements.model import StatementError, quarantine, refuse_without_a_complete_statement
+
+    lines = parsed.lines
+    inexact = lines.filter(pl.col("amount_minor").is_null())
+    if not inexact.height:
+        return parsed
+    counts = inexact.group_by("account", "statement_id", maintain_order=True).agg(
+        pl.len().alias("n"), pl.first("position"), pl.first("amount"), pl.first("currency"))
+    broken = set()
+    for row in counts.iter_rows(named=True):
+        broken.add((row["account"], row["statement_id"]))
+        error = StatementError(
+            f"{row['n']} line{'s' * (row['n'] > 1)} carry amounts their currency cannot hold exactly"
+            f" (first: {row['amount']} {row['currency']})",
+            parsed.source,
+            f"statement {row['statement_id']}, line {row['position']}",
+        )
+        parsed.quarantined.append(quarantine(error, row["statement_id"], row["account"]))
+    keys = pl.DataFrame([list(k) for k in broken], schema=["account", "statement_id"], orient="row")
+    parsed.lines = lines.join(keys, on=["account", "statement_id"], how="anti")
+    parsed.statements = [s for s in parsed.statements if (s.account, s.statement_id) not in broken]
+    return refuse_without_a_complete_statement(parsed)
 
 
 def _parse_all(paths: list[str], workers: int) -> list:
@@ -153,6 +189,8 @@ def _store_file(conn: psycopg.Connection, path: str, digest: str, size: int, par
         )
         return {"file": Path(path).name, "loaded": False, "lines": 0, "quarantined": str(parsed)}
     parsed, lines = parsed
+    # One transaction: the file, its lines, its statements, what is quarantined and what
+    # repeats another statement are written together or not at all.
     with conn.transaction():
         file_id = conn.execute(
             "INSERT INTO recon.statement_files (provider, name, format, sha256, size_bytes, path, line_count)"
@@ -161,33 +199,113 @@ def _store_file(conn: psycopg.Connection, path: str, digest: str, size: int, par
              digest, size, str(path), lines.height),
         ).fetchone()[0]
         conn.execute(
-            "CREATE TEMP TABLE _lines (account text, statement_id text, entry_ref text, position int,"
+            "CREATE TEMP TABLE _lines (account text, statement_id text, entry_ref text, booking_ref text, position int,"
             " booking_date date, value_date date, amount_minor bigint, currency text, status text,"
             " end_to_end_id text, counterparty_name text, counterparty_account text,"
             " remittance_info text, return_reason text, charges text, is_batch boolean, line_class text)"
             " ON COMMIT DROP"
         )
-        columns = [c for c in ("account", "statement_id", "entry_ref", "position", "booking_date", "value_date",
+        columns = [c for c in ("account", "statement_id", "entry_ref", "booking_ref", "position", "booking_date",
+                               "value_date",
                                "amount_minor", "currency", "status", "end_to_end_id", "counterparty_name",
                                "counterparty_account", "remittance_info", "return_reason", "charges",
                                "is_batch", "line_class")
                    if c in LINE_COLUMNS or c == "line_class"]
         copy_in(conn, "_lines", lines, columns)
+        # The booked lines added, by booking, for the duplicate check (from the insert
+        # itself: recon.statement_lines has no index on file_id to find them by).
+        conn.execute("CREATE TEMP TABLE _added (line_id bigint, account text, statement_id text,"
+                     " booking_ref text, amount_minor bigint, currency text) ON COMMIT DROP")
         added = conn.execute(
-            f"INSERT INTO recon.statement_lines (file_id, provider, {', '.join(columns)})"
+            f"WITH ins AS (INSERT INTO recon.statement_lines (file_id, provider, {', '.join(columns)})"
             f" SELECT %s, %s, {', '.join(columns)} FROM _lines"
-            " ON CONFLICT (account, statement_id, entry_ref, position) DO NOTHING",
+            " ON CONFLICT (account, statement_id, entry_ref, position) DO NOTHING"
+            " RETURNING line_id, account, statement_id, booking_ref, amount_minor, currency, status),"
+            " kept AS (INSERT INTO _added SELECT line_id, account, statement_id, booking_ref, amount_minor,"
+            " currency FROM ins WHERE booking_ref IS NOT NULL AND status = 'booked')"
+            " SELECT count(*) FROM ins",
             (file_id, provider_name),
-        ).rowcount
-        issues = record_statements(conn, file_id, parsed)
-    return {"file": Path(path).name, "loaded": True, "lines": added, "issues": issues}
+        ).fetchone()[0]
+        repeated = mark_repeated_bookings(conn, file_id)
+        issues = record_statements(conn, file_id, parsed, repeated)
+        for q in parsed.quarantined:
+            conn.execute(
+                "INSERT INTO recon.quarantined_statements (file_id, account, statement_id, reason)"
+                " VALUES (%s, %s, %s, %s)", (file_id, q.account, q.statement_id, q.reason))
+    result = {"file": Path(path).name, "loaded": True, "lines": added, "issues": issues}
+    if parsed.quarantined:
+        result["statements_quarantined"] = [q.reason for q in parsed.quarantined]
+    if repeated:
+        result["repeated_lines"] = sum(r[5] for r in repeated if r[0] == "duplicate_booking")
+    return result
 
 
-def record_statements(conn: psycopg.Connection, file_id: int, parsed) -> int:
+def mark_repeated_bookings(conn: psycopg.Connection, file_id: int) -> list[tuple]:
+    """Mark the lines of this file that repeat a booking another statement reported first.
+
+    A booking is a statement's lines under one account servicer's reference. The
+    same reference, account, total and currency in an earlier statement is the
+    same booking: these lines get duplicate_of (the earlier one's first line)
+    and are never matched. The same reference with another amount is not the
+    same booking: both stay, and the issue says so. Within one statement a
+    reference may repeat (its balance counts both), so only other statements
+    are compared. Returns one issue per (kind, statement, earlier statement):
+    (kind, account, statement_id, message, earlier file id, lines).
+    """
+    conn.execute("ANALYZE _added")
+    conn.execute(
+        "CREATE TEMP TABLE _repeats ON COMMIT DROP AS"
+        " WITH bookings AS ("
+        "   SELECT account, statement_id, booking_ref, min(line_id) AS first_line, sum(amount_minor) AS total,"
+        "          min(currency) AS currency, count(*) AS lines"
+        "   FROM _added GROUP BY account, statement_id, booking_ref),"
+        " earlier AS ("
+        "   SELECT DISTINCT ON (b.account, b.statement_id, b.booking_ref) b.*,"
+        "          o.statement_id AS earlier_statement, o.file_id AS earlier_file"
+        "   FROM bookings b JOIN recon.statement_lines o"
+        "     ON o.account = b.account AND o.booking_ref = b.booking_ref AND o.statement_id <> b.statement_id"
+        "    AND o.status = 'booked' AND o.duplicate_of IS NULL AND o.line_id < b.first_line"
+        "   ORDER BY b.account, b.statement_id, b.booking_ref, o.line_id)"
+        " SELECT e.*, x.total AS earlier_total, x.currency AS earlier_currency, x.first_line AS earlier_line"
+        " FROM earlier e, LATERAL ("
+        "   SELECT sum(amount_minor) AS total, min(currency) AS currency, min(line_id) AS first_line"
+        "   FROM recon.statement_lines o WHERE o.account = e.account AND o.booking_ref = e.booking_ref"
+        "   AND o.statement_id = e.earlier_statement AND o.status = 'booked') x"
+    )
+    if conn.execute("SELECT 1 FROM _repeats LIMIT 1").fetchone() is None:
+        return []
+    conn.execute(
+        "UPDATE recon.statement_lines l SET duplicate_of = r.earlier_line FROM _repeats r"
+        " WHERE l.file_id = %s AND l.account = r.account AND l.statement_id = r.statement_id"
+        " AND l.booking_ref = r.booking_ref AND l.status = 'booked'"
+        " AND r.total = r.earlier_total AND r.currency = r.earlier_currency", (file_id,))
+    rows = conn.execute(
+        "SELECT CASE WHEN r.total = r.earlier_total AND r.currency = r.earlier_currency"
+        "        THEN 'duplicate_booking' ELSE 'booking_ref_reused' END AS kind,"
+        " r.account, r.statement_id, r.earlier_statement, r.earlier_file, f.name, f.format,"
+        " count(*) AS bookings, sum(r.lines) AS lines,"
+        " (array_agg(r.booking_ref ORDER BY r.first_line))[1:3] AS refs"
+        " FROM _repeats r JOIN recon.statement_files f ON f.file_id = r.earlier_file"
+        " GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 3, 4, 1").fetchall()
+    issues = []
+    for kind, account, statement_id, earlier, earlier_file, name, fmt, bookings, n_lines, refs in rows:
+        shown = ", ".join(refs) + (", ..." if bookings > len(refs) else "")
+        if kind == "duplicate_booking":
+            message = (f"{bookings} booking(s) ({shown}) already loaded from {name} ({fmt} statement {earlier}, "
+                       f"file {earlier_file}): this statement's {n_lines} line(s) of them are counted once")
+        else:
+            message = (f"{bookings} reference(s) ({shown}) also used by {name} ({fmt} statement {earlier}, "
+                       f"file {earlier_file}) for another amount or currency: both are loaded, a person should look")
+        issues.append((kind, account, statement_id, message, earlier_file, int(n_lines)))
+    return issues
+
+
+def record_statements(conn: psycopg.Connection, file_id: int, parsed, repeated: list[tuple] = ()) -> int:
     """Store each statement's balances and sequence; record what does not add up. Returns issues found."""
     from payouts.statements.integrity import check_integrity, sequence_number
 
     issues = [(i.kind, i.account, i.statement_id, i.message) for i in check_integrity([parsed])]
+    issues += [r[:4] for r in repeated]
     for st in parsed.statements:
         seq = sequence_number(st.sequence)
         seq_no = seq[0] if seq else None
@@ -223,6 +341,8 @@ _OPEN_LINES = (
     "recon.statement_lines l WHERE l.status = 'booked'"
     # Funding, fees and interest without a payout reference are classified, not unexpected.
     " AND NOT (l.line_class IN ('funding', 'fee', 'interest') AND l.end_to_end_id IS NULL)"
+    # A booking another statement reported first is counted there, once.
+    " AND l.duplicate_of IS NULL"
     " AND NOT EXISTS (SELECT 1 FROM recon.matches m WHERE m.line_id = l.line_id)"
     " AND NOT EXISTS (SELECT 1 FROM recon.breaks b WHERE b.line_id = l.line_id AND NOT (b.status = 'open'"
     "   AND b.break_type IN ('unexpected_at_provider', 'amount_mismatch', 'currency_mismatch')))"
