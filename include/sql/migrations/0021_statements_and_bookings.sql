@@ -6,12 +6,19 @@
 -- notifications and the camt.053 statement of the day report a booking twice,
 -- under the same reference. The second statement's lines are still loaded
 -- (they are what that statement says, and its balances count them), with
--- duplicate_of naming the line of the first: matching and the missing check
--- never take them, so reconciliation counts the booking once.
+-- duplicate_of naming the line of the first: matching never takes them, so
+-- reconciliation counts the booking once.
 ALTER TABLE recon.statement_lines ADD COLUMN IF NOT EXISTS booking_ref text;
 ALTER TABLE recon.statement_lines ADD COLUMN IF NOT EXISTS duplicate_of bigint;
-CREATE INDEX IF NOT EXISTS statement_lines_booking_idx
-    ON recon.statement_lines (account, booking_ref) WHERE booking_ref IS NOT NULL;
+
+-- The booking days a statement's referenced, booked lines span. A new
+-- statement is compared only with the statements of its account whose days
+-- overlap its own (found here, then their lines through the primary key's
+-- (account, statement_id) prefix): no index on booking_ref, which every
+-- loaded line would pay for, and nothing to compare for the daily statements
+-- of a provider that reports each booking once.
+ALTER TABLE recon.statements ADD COLUMN IF NOT EXISTS first_booking date;
+ALTER TABLE recon.statements ADD COLUMN IF NOT EXISTS last_booking date;
 
 -- A statement of a loaded file that could not be read correctly (no closing
 -- balance, an impossible date, an amount its currency cannot hold): kept out

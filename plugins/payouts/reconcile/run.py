@@ -212,22 +212,15 @@ def _store_file(conn: psycopg.Connection, path: str, digest: str, size: int, par
                                "is_batch", "line_class")
                    if c in LINE_COLUMNS or c == "line_class"]
         copy_in(conn, "_lines", lines, columns)
-        # The booked lines added, by booking, for the duplicate check (from the insert
-        # itself: recon.statement_lines has no index on file_id to find them by).
-        conn.execute("CREATE TEMP TABLE _added (line_id bigint, account text, statement_id text,"
-                     " booking_ref text, amount_minor bigint, currency text) ON COMMIT DROP")
         added = conn.execute(
-            f"WITH ins AS (INSERT INTO recon.statement_lines (file_id, provider, {', '.join(columns)})"
+            f"INSERT INTO recon.statement_lines (file_id, provider, {', '.join(columns)})"
             f" SELECT %s, %s, {', '.join(columns)} FROM _lines"
-            " ON CONFLICT (account, statement_id, entry_ref, position) DO NOTHING"
-            " RETURNING line_id, account, statement_id, booking_ref, amount_minor, currency, status),"
-            " kept AS (INSERT INTO _added SELECT line_id, account, statement_id, booking_ref, amount_minor,"
-            " currency FROM ins WHERE booking_ref IS NOT NULL AND status = 'booked')"
-            " SELECT count(*) FROM ins",
+            " ON CONFLICT (account, statement_id, entry_ref, position) DO NOTHING",
             (file_id, provider_name),
-        ).fetchone()[0]
+        ).rowcount
+        issues = record_statements(conn, file_id, parsed, _booking_days(lines))
         repeated = mark_repeated_bookings(conn, file_id)
-        issues = record_statements(conn, file_id, parsed, repeated)
+        issues = record_issues(conn, file_id, issues + repeated)
         for q in parsed.quarantined:
             conn.execute(
                 "INSERT INTO recon.quarantined_statements (file_id, account, statement_id, reason)"
@@ -236,49 +229,82 @@ def _store_file(conn: psycopg.Connection, path: str, digest: str, size: int, par
     if parsed.quarantined:
         result["statements_quarantined"] = [q.reason for q in parsed.quarantined]
     if repeated:
-        result["repeated_lines"] = sum(r[5] for r in repeated if r[0] == "duplicate_booking")
+        result["repeated_lines"] = sum(r[4] for r in repeated if r[0] == "duplicate_booking")
     return result
 
 
 def mark_repeated_bookings(conn: psycopg.Connection, file_id: int) -> list[tuple]:
     """Mark the lines of this file that repeat a booking another statement reported first.
 
-    A booking is a statement's lines under one account servicer's reference. The
-    same reference, account, total and currency in an earlier statement is the
-    same booking: these lines get duplicate_of (the earlier one's first line)
-    and are never matched. The same reference with another amount is not the
-    same booking: both stay, and the issue says so. Within one statement a
-    reference may repeat (its balance counts both), so only other statements
-    are compared. Returns one issue per (kind, statement, earlier statement):
-    (kind, account, statement_id, message, earlier file id, lines).
+    A booking is a statement's booked lines under one account servicer's
+    reference. The same reference, account, total and currency in an earlier
+    statement of the account whose booking days overlap is the same booking:
+    these lines get duplicate_of (the earlier one's first line) and are never
+    matched. The same reference with another amount is not the same booking:
+    both stay, and the issue says so. Within one statement a reference may
+    repeat (its balance counts both), so only other statements are compared.
+    This file's statements must be recorded (recon.statements, with their
+    booking days) and its lines loaded. Returns one issue per (kind, statement,
+    earlier statement): (kind, account, statement_id, message, lines).
     """
+    conn.execute(
+        "CREATE TEMP TABLE _overlapping ON COMMIT DROP AS"
+        " SELECT DISTINCT o.account, o.statement_id FROM recon.statements n JOIN recon.statements o"
+        "   ON o.account = n.account AND o.statement_id <> n.statement_id"
+        "  AND o.first_booking <= n.last_booking AND n.first_booking <= o.last_booking"
+        " WHERE n.file_id = %s", (file_id,))
+    if conn.execute("SELECT 1 FROM _overlapping LIMIT 1").fetchone() is None:
+        return []  # the usual case: no other statement of these accounts covers these days
+    # This file's booked, referenced lines, through the (account, statement_id) prefix.
+    conn.execute(
+        "CREATE TEMP TABLE _added ON COMMIT DROP AS"
+        " SELECT l.line_id, l.account, l.statement_id, l.booking_ref, l.amount_minor, l.currency"
+        " FROM recon.statements n JOIN recon.statement_lines l"
+        "   ON l.account = n.account AND l.statement_id = n.statement_id"
+        " WHERE n.file_id = %s AND l.file_id = %s AND l.booking_ref IS NOT NULL AND l.status = 'booked'",
+        (file_id, file_id))
+    conn.execute("CREATE TEMP TABLE _refs ON COMMIT DROP AS SELECT DISTINCT booking_ref FROM _added")
     conn.execute("ANALYZE _added")
+    conn.execute("ANALYZE _refs")
+    # The overlapping statements' lines under these references, one statement at a time: its
+    # (account, statement_id) are bound values, so the primary key's prefix finds its lines
+    # (joined with all of recon.statement_lines at once, the planner may sort the whole table).
+    conn.execute("CREATE TEMP TABLE _earlier (account text, statement_id text, booking_ref text, line_id bigint,"
+                 " amount_minor bigint, currency text, file_id bigint) ON COMMIT DROP")
+    for account, statement_id in conn.execute("SELECT account, statement_id FROM _overlapping").fetchall():
+        conn.execute(
+            "INSERT INTO _earlier SELECT o.account, o.statement_id, o.booking_ref, o.line_id, o.amount_minor,"
+            " o.currency, o.file_id FROM recon.statement_lines o JOIN _refs r ON r.booking_ref = o.booking_ref"
+            " WHERE o.account = %s AND o.statement_id = %s AND o.status = 'booked' AND o.duplicate_of IS NULL",
+            (account, statement_id))
+    conn.execute("ANALYZE _earlier")
     conn.execute(
         "CREATE TEMP TABLE _repeats ON COMMIT DROP AS"
         " WITH bookings AS ("
         "   SELECT account, statement_id, booking_ref, min(line_id) AS first_line, sum(amount_minor) AS total,"
         "          min(currency) AS currency, count(*) AS lines"
         "   FROM _added GROUP BY account, statement_id, booking_ref),"
-        " earlier AS ("
-        "   SELECT DISTINCT ON (b.account, b.statement_id, b.booking_ref) b.*,"
-        "          o.statement_id AS earlier_statement, o.file_id AS earlier_file"
-        "   FROM bookings b JOIN recon.statement_lines o"
-        "     ON o.account = b.account AND o.booking_ref = b.booking_ref AND o.statement_id <> b.statement_id"
-        "    AND o.status = 'booked' AND o.duplicate_of IS NULL AND o.line_id < b.first_line"
-        "   ORDER BY b.account, b.statement_id, b.booking_ref, o.line_id)"
-        " SELECT e.*, x.total AS earlier_total, x.currency AS earlier_currency, x.first_line AS earlier_line"
-        " FROM earlier e, LATERAL ("
-        "   SELECT sum(amount_minor) AS total, min(currency) AS currency, min(line_id) AS first_line"
-        "   FROM recon.statement_lines o WHERE o.account = e.account AND o.booking_ref = e.booking_ref"
-        "   AND o.statement_id = e.earlier_statement AND o.status = 'booked') x"
+        " earlier_bookings AS ("
+        "   SELECT account, statement_id, booking_ref, min(line_id) AS first_line, sum(amount_minor) AS total,"
+        "          min(currency) AS currency, min(file_id) AS file_id"
+        "   FROM _earlier GROUP BY account, statement_id, booking_ref)"
+        " SELECT DISTINCT ON (b.account, b.statement_id, b.booking_ref) b.*,"
+        "        e.statement_id AS earlier_statement, e.file_id AS earlier_file, e.total AS earlier_total,"
+        "        e.currency AS earlier_currency, e.first_line AS earlier_line"
+        " FROM bookings b JOIN earlier_bookings e"
+        "   ON e.account = b.account AND e.booking_ref = b.booking_ref AND e.statement_id <> b.statement_id"
+        "  AND e.first_line < b.first_line"
+        " ORDER BY b.account, b.statement_id, b.booking_ref, e.first_line"
     )
     if conn.execute("SELECT 1 FROM _repeats LIMIT 1").fetchone() is None:
         return []
+    # Marked by line id (the primary key), from the temporary tables alone.
     conn.execute(
-        "UPDATE recon.statement_lines l SET duplicate_of = r.earlier_line FROM _repeats r"
-        " WHERE l.file_id = %s AND l.account = r.account AND l.statement_id = r.statement_id"
-        " AND l.booking_ref = r.booking_ref AND l.status = 'booked'"
-        " AND r.total = r.earlier_total AND r.currency = r.earlier_currency", (file_id,))
+        "UPDATE recon.statement_lines l SET duplicate_of = d.earlier_line"
+        " FROM (SELECT a.line_id, r.earlier_line FROM _added a JOIN _repeats r"
+        "       ON r.account = a.account AND r.statement_id = a.statement_id AND r.booking_ref = a.booking_ref"
+        "       WHERE r.total = r.earlier_total AND r.currency = r.earlier_currency) d"
+        " WHERE l.line_id = d.line_id")
     rows = conn.execute(
         "SELECT CASE WHEN r.total = r.earlier_total AND r.currency = r.earlier_currency"
         "        THEN 'duplicate_booking' ELSE 'booking_ref_reused' END AS kind,"
@@ -296,16 +322,29 @@ def mark_repeated_bookings(conn: psycopg.Connection, file_id: int) -> list[tuple
         else:
             message = (f"{bookings} reference(s) ({shown}) also used by {name} ({fmt} statement {earlier}, "
                        f"file {earlier_file}) for another amount or currency: both are loaded, a person should look")
-        issues.append((kind, account, statement_id, message, earlier_file, int(n_lines)))
+        issues.append((kind, account, statement_id, message, int(n_lines)))
     return issues
 
 
-def record_statements(conn: psycopg.Connection, file_id: int, parsed, repeated: list[tuple] = ()) -> int:
-    """Store each statement's balances and sequence; record what does not add up. Returns issues found."""
+def _booking_days(lines) -> dict[tuple[str, str], tuple]:
+    """(account, statement_id) -> (first, last) booking day of its booked, referenced lines."""
+    import polars as pl
+
+    days = lines.filter(pl.col("booking_ref").is_not_null() & (pl.col("status") == "booked")).group_by(
+        "account", "statement_id").agg(pl.col("booking_date").min().alias("first"),
+                                        pl.col("booking_date").max().alias("last"))
+    return {(r["account"], r["statement_id"]): (r["first"], r["last"]) for r in days.iter_rows(named=True)}
+
+
+def record_statements(conn: psycopg.Connection, file_id: int, parsed, booking_days: dict | None = None) -> list:
+    """Store each statement's balances, sequence and booking days; return what does not add up.
+
+    The issues (kind, account, statement_id, message) are written by record_issues.
+    """
     from payouts.statements.integrity import check_integrity, sequence_number
 
+    booking_days = booking_days or {}
     issues = [(i.kind, i.account, i.statement_id, i.message) for i in check_integrity([parsed])]
-    issues += [r[:4] for r in repeated]
     for st in parsed.statements:
         seq = sequence_number(st.sequence)
         seq_no = seq[0] if seq else None
@@ -322,18 +361,26 @@ def record_statements(conn: psycopg.Connection, file_id: int, parsed, repeated: 
                     " AND statement_id <> %s", (st.account, st.message_type, seq_no, st.statement_id)).fetchone():
                 issues.append(("sequence_duplicate", st.account, st.statement_id,
                                f"sequence {seq_no} was already reported by another statement"))
+        first, last = booking_days.get((st.account, st.statement_id), (None, None))
         conn.execute(
             "INSERT INTO recon.statements (account, statement_id, file_id, message_type, currency, sequence,"
-            " seq_no, opening, closing, booked_sum, balanced) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+            " seq_no, opening, closing, booked_sum, balanced, first_booking, last_booking)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
             " ON CONFLICT (account, statement_id) DO NOTHING",
             (st.account, st.statement_id, file_id, st.message_type, st.currency, st.sequence, seq_no,
-             st.opening_balance, st.closing_balance, st.booked_sum, st.balanced),
+             st.opening_balance, st.closing_balance, st.booked_sum, st.balanced, first, last),
         )
-    for kind, account, statement_id, message in dict.fromkeys(issues):
+    return issues
+
+
+def record_issues(conn: psycopg.Connection, file_id: int, issues: list) -> int:
+    """Write a file's statement issues (kind, account, statement_id, message), each once; returns how many."""
+    unique = list(dict.fromkeys(tuple(i[:4]) for i in issues))
+    for kind, account, statement_id, message in unique:
         conn.execute(
             "INSERT INTO recon.statement_issues (file_id, kind, account, statement_id, message)"
             " VALUES (%s, %s, %s, %s, %s)", (file_id, kind, account, statement_id, message))
-    return len(dict.fromkeys(issues))
+    return len(unique)
 
 
 # The booked lines a matching pass takes (alias l).
