@@ -13,8 +13,9 @@ does not tie, and posts settlements (clearing → cash) and returns.
   updates its own trigger.
 - **Reads:** statement files, `payouts.payout_items`.
 - **Writes:** `recon.statement_files`, `recon.statement_lines`,
-  `recon.matches`, `recon.breaks`, `recon.passes`, ledger postings (settle,
-  return).
+  `recon.statements`, `recon.statement_issues`, `recon.quarantined_files`,
+  `recon.quarantined_statements`, `recon.matches`, `recon.breaks`,
+  `recon.passes`, ledger postings (settle, return).
 - **Re-running safely:** files are known by hash, lines by statement key,
   matches by line, breaks by type and item, postings by transaction id; a
   re-run over the same statements adds nothing.
