@@ -190,6 +190,11 @@ def load_statements(pass_id: int) -> dict:
 
     def work(conn):
         loaded = recon.load_files(conn, recon.pending_files())
+        for f in loaded:
+            if f.get("quarantined"):
+                log.warning("quarantined statement file %s: %s", f["file"], f["quarantined"])
+            for reason in f.get("statements_quarantined", ()):
+                log.warning("quarantined a statement of %s (its other statements are loaded): %s", f["file"], reason)
         new = [f for f in loaded if f["loaded"]]
         return {"files": len(new), "lines": sum(f["lines"] for f in new)}
 
