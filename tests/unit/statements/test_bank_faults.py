@@ -9,6 +9,7 @@ quarantined with its reason, the complete ones are read).
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -256,3 +257,30 @@ def test_broken_xml_still_refuses_the_whole_file():
     doc = camt_document(camt_statement("GOOD", [camt_entry("10.00")]))[:-40]
     with pytest.raises(StatementError, match="(truncated|malformed) XML"):
         parse_camt(doc)
+
+
+# -- the real samples still read whole ---------------------------------------------------
+
+# Byte-for-byte copies of the samples in ../shared/data (tests/fixtures/*/PROVENANCE.md).
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+# Refused on purpose (see test_camt_samples.py and test_mt940.py): a group header
+# without statements, fragments without :20:, and the 30 February sample.
+REFUSED = {"genkgo_camt053.v2.wrong.xml", "wolph_betterplace_amount_formats.sta",
+           "wolph_selfprov_february_30.sta", "wolph_selfprov_sparkassen.sta"}
+SAMPLES = sorted(p for d in ("camt", "mt940") for p in (FIXTURES / d).iterdir()
+                 if p.name != "PROVENANCE.md" and p.name not in REFUSED)
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_no_real_sample_loses_a_statement(path):
+    parsed = parse_statement_file(path)
+    assert parsed.quarantined == []
+    assert parsed.statements
+    assert not any("decimal mark" in w for w in parsed.warnings)
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_the_refused_samples_are_still_refused(name):
+    directory = "camt" if name.endswith(".xml") else "mt940"
+    with pytest.raises(StatementError):
+        parse_statement_file(FIXTURES / directory / name)
