@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from payouts import states
-from payouts.routing import QUEUES, RAILS
+from payouts.rails import QUEUES, RAILS
 
 PROJECT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 150
