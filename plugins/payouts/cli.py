@@ -74,7 +74,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from payouts.providers.sandbox.__main__ import main as sandbox_main
+    from payouts_sandbox.__main__ import main as sandbox_main
 
     argv = ["--host", args.host, "--port", str(args.port)]
     if args.state_dir:
@@ -88,7 +88,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from payouts import airflow_env, seed
+    from payouts import airflow_env, rails, seed
+    from payouts.providers import registry
+    from payouts.providers.contract import ConnectorConfigError
     from payouts.reconcile.run import copy_statements, run_reconciliation_summary
     from payouts.run import run_summary
     from payouts.warehouse import connect
@@ -98,22 +100,38 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.stage("warehouse", "starting the warehouse and applying migrations")
         url = _warehouse(progress)
 
-        progress.stage("seed", f"seeding the platform ({args.recipients:,} recipients)")
-        with connect(url, autocommit=True) as conn:
-            seeded = seed.load(conn, args.recipients, seed=args.seed, progress=progress.note)
-        progress.note(f"recipients added: {seeded['recipients_added']:,}, earnings posted: {seeded['earnings_posted']:,}")
-
-        progress.stage("sandbox", "starting the provider sandbox")
-        sandbox_url = settings.sandbox_url()
-        if not sandbox_url:
-            from payouts.providers.sandbox.process import start_sandbox
+        progress.stage("providers", "checking the provider connections of the rails")
+        sandbox_url = None
+        try:
+            served = rails.provider_rails()
+        except rails.RailConfigError as exc:
+            progress.done()
+            print(f"payouts run: {exc}", file=sys.stderr)
+            return 2
+        if settings.SANDBOX_CONN_ID in served and not settings.sandbox_connection():
+            from payouts_sandbox.process import start_sandbox
 
             sandbox = stack.enter_context(start_sandbox(
                 settings.sandbox_state_dir(), latency_ms=settings.sandbox_latency_ms(),
                 faults=args.faults, seed=args.seed,
             ))
             sandbox_url = sandbox.url
-        progress.note(f"provider sandbox at {sandbox_url}")
+            # This process and every Airflow process it starts see the connection.
+            os.environ[settings.conn_env_var(settings.SANDBOX_CONN_ID)] = sandbox_url
+            progress.note(f"provider sandbox started at {sandbox_url} (connection {settings.SANDBOX_CONN_ID})")
+        try:
+            served = registry.check_rail_providers()
+        except ConnectorConfigError as exc:
+            progress.done()
+            print(f"payouts run: {exc}", file=sys.stderr)
+            return 2
+        for conn_id, its_rails in served.items():
+            progress.note(f"{conn_id}: {', '.join(its_rails)}")
+
+        progress.stage("seed", f"seeding the platform ({args.recipients:,} recipients)")
+        with connect(url, autocommit=True) as conn:
+            seeded = seed.load(conn, args.recipients, seed=args.seed, progress=progress.note)
+        progress.note(f"recipients added: {seeded['recipients_added']:,}, earnings posted: {seeded['earnings_posted']:,}")
 
         env = airflow_env.environment(url, sandbox_url)
         log_path = settings.data_dir() / "logs" / "payouts-run.log"
@@ -289,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     reconcile = sub.add_parser("reconcile", help="reconcile a folder of statement files against the warehouse")
     reconcile.add_argument("--statements", required=True, help="folder of camt/crypto statement files")
-    reconcile.add_argument("--provider", default="sandbox", help="provider the statements come from")
+    reconcile.add_argument("--provider", default="payouts_sandbox", help="connection id of the provider the statements come from")
     reconcile.set_defaults(func=cmd_reconcile)
 
     check = sub.add_parser("check", help="check a payout file (CSV or XLSX) row by row")

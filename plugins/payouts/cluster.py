@@ -216,7 +216,7 @@ class Cluster:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             # the project
             "PAYOUTS_WAREHOUSE_URL": self.warehouse_url,
-            "PAYOUTS_SANDBOX_URL": self.sandbox_url,
+            settings.conn_env_var(settings.SANDBOX_CONN_ID): self.sandbox_url,
             "PAYOUTS_DATA_DIR": str(self.work_dir / "data"),
             "PAYOUTS_STATEMENTS_DIR": str(self.work_dir / "statements"),
             "PYTHONPATH": os.pathsep.join(p for p in [str(settings.PLUGINS_DIR), env.get("PYTHONPATH", "")] if p),

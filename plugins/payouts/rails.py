@@ -94,3 +94,15 @@ def provider_rails() -> dict[str, list[str]]:
     for rail, conn_id in rail_providers().items():
         served.setdefault(conn_id, []).append(rail)
     return served
+
+
+def fx_provider() -> str:
+    """The connection that quotes FX for items paid in another currency (PAYOUTS_FX_PROVIDER,
+    else the swift rail's provider)."""
+    return os.environ.get("PAYOUTS_FX_PROVIDER") or provider_of("swift")
+
+
+def vop_provider() -> str:
+    """The connection that answers Verification of Payee (PAYOUTS_VOP_PROVIDER, else the
+    SEPA Instant rail's provider, where euro payments to IBANs go)."""
+    return os.environ.get("PAYOUTS_VOP_PROVIDER") or provider_of("sepa_instant")

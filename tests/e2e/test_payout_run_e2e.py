@@ -41,7 +41,8 @@ def two_runs(tmp_path_factory, request):
     env = dict(os.environ, PAYOUTS_WAREHOUSE_URL=url, PAYOUTS_SANDBOX_DIR=str(work / "sandbox"),
                PAYOUTS_STATEMENTS_DIR=str(work / "statements"),
                PYTHONPATH=str(PROJECT / "plugins"))
-    env.pop("PAYOUTS_SANDBOX_URL", None)
+    env.pop("AIRFLOW_CONN_PAYOUTS_SANDBOX", None)
+    env.pop("PAYOUTS_RAIL_PROVIDERS", None)
     runs = []
     for n in (1, 2):
         proc = _payouts(env, "run", "--recipients", str(RECIPIENTS), "--days", "3", "--faults", FAULTS,

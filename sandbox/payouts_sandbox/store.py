@@ -21,8 +21,8 @@ from typing import Any
 
 from payouts import money
 from payouts.rails import RAILS as PROJECT_RAILS
-from payouts.providers.sandbox import camt053, crypto_export
-from payouts.providers.sandbox.faults import Faults
+from payouts_sandbox import camt053, crypto_export
+from payouts_sandbox.faults import Faults
 
 # The rails and what they carry come from the project's one record per rail.
 RAILS = tuple(PROJECT_RAILS)
