@@ -279,6 +279,15 @@ def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
             " GROUP BY 1 ORDER BY 1", (run_id,)
         ).fetchall()
     }
+    # The provider connection of each item's batch (planned items only; a tiny table joined).
+    by_provider = {
+        provider: dict(statuses) for provider, statuses in conn.execute(
+            "SELECT provider, jsonb_object_agg(status, n) FROM ("
+            " SELECT b.provider, i.status, count(*) n FROM payouts.payout_items i JOIN payouts.batches b"
+            " ON b.run_id = i.run_id AND b.rail = i.rail AND b.batch_no = i.batch_no"
+            " WHERE i.run_id = %s GROUP BY 1, 2) s GROUP BY 1 ORDER BY 1", (run_id,)
+        ).fetchall()
+    }
     money_out = {
         cur: str(_fmt(total, cur)) for cur, total in conn.execute(
             "SELECT currency, sum(amount_minor) FROM payouts.payout_items WHERE run_id = %s"
@@ -295,7 +304,8 @@ def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
             **({"note": gate["note"]} if gate.get("note") else {}),
         },
         "run_id": run_id,
-        "items": {"total": sum(by_status.values()), "by_status": by_status, "by_rail": by_rail},
+        "items": {"total": sum(by_status.values()), "by_status": by_status, "by_rail": by_rail,
+                  "by_provider": by_provider},
         "money_out": money_out,
         "timings_s": {k: round(v["end"] - v["start"], 3) for k, v in (timings or {}).items()},
     }

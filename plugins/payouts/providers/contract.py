@@ -151,8 +151,8 @@ class ProviderUnavailable(ProviderError):
 
     def __init__(self, idempotency_keys: list[str], last_error: str):
         super().__init__(
-            f"provider unavailable after retries ({last_error}); "
-            f"{len(idempotency_keys)} payments not executed"
+            f"provider unavailable after retries ({last_error})"
+            + (f"; {len(idempotency_keys)} payments not executed" if idempotency_keys else "")
         )
         self.idempotency_keys = list(idempotency_keys)
         self.last_error = last_error

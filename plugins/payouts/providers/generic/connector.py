@@ -296,14 +296,17 @@ class GenericHttpConnector(Connector):
     def _request(self, method: str, path: str, *, timeout: httpx.Timeout | None = None,
                  **kwargs) -> httpx.Response:
         client = self.client()
-        for attempt in Retrying(**self._retrying_kwargs()):
-            with attempt:
-                try:
-                    response = client.request(method, f"{self.base_url}{path}",
-                                              timeout=timeout or self.timeout, **kwargs)
-                except httpx.TransportError as exc:
-                    raise _classify_transport_error(exc) from exc
-                _check_status(response)
+        try:
+            for attempt in Retrying(**self._retrying_kwargs()):
+                with attempt:
+                    try:
+                        response = client.request(method, f"{self.base_url}{path}",
+                                                  timeout=timeout or self.timeout, **kwargs)
+                    except httpx.TransportError as exc:
+                        raise _classify_transport_error(exc) from exc
+                    _check_status(response)
+        except _Retryable as exc:
+            raise ProviderUnavailable([], f"{method} {self.base_url}{path}: {exc}") from exc
         if response.status_code >= 400:
             raise ProviderRequestRejected(response.status_code, _detail(response))
         return response
