@@ -15,7 +15,7 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from fastapi import Body, FastAPI, Request
@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from payouts import money, settings
+from payouts.rails import RAILS
 from payouts_sandbox.faults import Faults
 from payouts_sandbox.store import IncomingPayment, SandboxStore
 from payouts_sandbox.vop import answer as vop_answer
@@ -79,8 +80,15 @@ class PaymentIn(BaseModel):
 
 
 class BatchIn(BaseModel):
-    rail: Literal["sepa_instant", "sepa_credit", "swift", "faster_payments", "ach", "crypto"]
+    rail: StrictStr
     payments: list[PaymentIn] = Field(min_length=1, max_length=MAX_PAYMENTS_PER_REQUEST)
+
+    @field_validator("rail")
+    @classmethod
+    def _known_rail(cls, value: str) -> str:
+        if value not in RAILS:
+            raise ValueError(f"unknown rail {value!r}; rails: {', '.join(RAILS)}")
+        return value
 
 
 class VopRequestIn(BaseModel):
