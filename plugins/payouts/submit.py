@@ -474,17 +474,20 @@ def resolve_unanswered(conn: psycopg.Connection, connector_of, run_id: str) -> d
         return {"resolved": 0, "awaiting_status": 0, "pending": 0}
     answered = _ask_status(connector_of, rows)
     counts = _record_status_answers(conn, answered)
+    missing = _park_unknown(conn, answered, "no answer from the provider",
+                            "The provider has no record of the payment; operations must confirm before it is"
+                            " sent again.")
+    return {**counts, "awaiting_status": missing}
+
+
+def _park_unknown(conn: psycopg.Connection, answered, detail: str, why: str) -> int:
+    """Park the items whose key the provider does not know as awaiting_status: never resent by us."""
     missing = [key.split(":")[0] for key, _, result in answered if result is None]
     if missing:
         with conn.transaction():
-            items.move_items(
-                conn, "SELECT unnest(%(ids)s::text[])", "awaiting_status", {"ids": missing}, detail="no answer from the provider",
-                reasons=[items.reason(
-                    "NO_PROVIDER_ANSWER",
-                    "The provider has no record of the payment; operations must confirm before it is sent again.",
-                )],
-            )
-    return {**counts, "awaiting_status": len(missing)}
+            items.move_items(conn, "SELECT unnest(%(ids)s::text[])", "awaiting_status", {"ids": missing},
+                             detail=detail, reasons=[items.reason("NO_PROVIDER_ANSWER", why)])
+    return len(missing)
 
 
 def _record_status_answers(conn: psycopg.Connection, answered) -> dict[str, int]:
@@ -513,14 +516,7 @@ def poll_pending(conn: psycopg.Connection, connector_of) -> dict[str, int]:
         return {"polled": 0, "resolved": 0, "pending": 0, "awaiting_status": 0}
     answered = _ask_status(connector_of, rows)
     counts = _record_status_answers(conn, answered)
-    missing = [key.split(":")[0] for key, _, result in answered if result is None]
-    if missing:
-        with conn.transaction():
-            items.move_items(
-                conn, "SELECT unnest(%(ids)s::text[])", "awaiting_status", {"ids": missing},
-                detail="pending payment unknown to the provider",
-                reasons=[items.reason(
-                    "NO_PROVIDER_ANSWER",
-                    "The provider answered pending and then had no record of the payment; operations must"
-                    " confirm before it is sent again.")])
-    return {"polled": len(rows), **counts, "awaiting_status": len(missing)}
+    missing = _park_unknown(conn, answered, "pending payment unknown to the provider",
+                            "The provider answered pending and then had no record of the payment; operations"
+                            " must confirm before it is sent again.")
+    return {"polled": len(rows), **counts, "awaiting_status": missing}

@@ -88,10 +88,17 @@ def test_compose_services_share_one_image_and_environment(compose):
     services = _airflow_services(compose)
     services["sandbox"] = compose["services"]["sandbox"]
     for name, svc in services.items():
-        # The anchor is merged by the YAML loader: same image (or build) and the same environment.
+        # The anchor is merged by the YAML loader: same image (or build) and the same environment,
+        # but for the sandbox's path: its package lives beside the runtime, never on a worker's path.
         assert svc.get("image") == common["image"], f"{name} does not use the common image"
         for key, value in env.items():
+            if name == "sandbox" and key == "PYTHONPATH":
+                assert svc["environment"][key] == f"{value}:/opt/airflow/sandbox"
+                continue
             assert svc["environment"].get(key) == value, f"{name} differs from the common env on {key}"
+        if name != "sandbox":
+            assert "sandbox" not in svc["environment"]["PYTHONPATH"]
+    assert any(v.endswith("/sandbox:/opt/airflow/sandbox") for v in compose["services"]["sandbox"]["volumes"])
 
 
 # -- the same shape as processes on this machine --------------------------------------------

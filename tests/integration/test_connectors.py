@@ -133,6 +133,23 @@ def test_pending_answers_stay_submitted_until_the_poller_hears_the_final_answer(
         assert poll_pending(conn, registry.connector)["polled"] == 0
 
 
+def test_a_pending_payment_the_provider_forgot_is_parked_not_resent(fresh, later_bank):
+    url, tag = fresh
+    with psycopg.connect(url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, tag)
+        batch = next(b for rail_batches in plan.values() for b in rail_batches)
+        outcome = submit_batch(conn, registry.connector("payouts_later"), batch)
+        forgotten = sorted(LaterBank.books["payouts_later"])[0]
+        del LaterBank.books["payouts_later"][forgotten]
+        counts = poll_pending(conn, registry.connector)
+        assert counts["awaiting_status"] == 1 and counts["pending"] == outcome.sent - 1
+        item = forgotten.split(":")[0]
+        status, reasons = conn.execute("SELECT status, reasons FROM payouts.payout_items WHERE item_id = %s",
+                                       (item,)).fetchone()
+        assert status == "awaiting_status" and reasons[-1]["code"] == "NO_PROVIDER_ANSWER"
+        assert LaterBank.sends[forgotten] == 1  # asked about, never sent again
+
+
 def test_a_key_is_never_sent_to_a_second_provider(fresh, later_bank):
     url, tag = fresh
     with psycopg.connect(url, autocommit=True) as conn:
