@@ -50,7 +50,7 @@ def environment(warehouse_url: str, sandbox_url: str | None = None) -> dict[str,
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url.replace("postgresql://", "postgresql+psycopg://", 1)
     env["PAYOUTS_WAREHOUSE_URL"] = warehouse_url
     if sandbox_url:
-        env["PAYOUTS_SANDBOX_URL"] = sandbox_url
+        env[settings.conn_env_var(settings.SANDBOX_CONN_ID)] = sandbox_url
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in [str(settings.PLUGINS_DIR), env.get("PYTHONPATH", "")] if p
     )

@@ -19,9 +19,9 @@ def main() -> int:
     with connect(url) as conn:
         migrate(conn)
     sandbox = None
-    sandbox_url = settings.sandbox_url()
-    if not sandbox_url:
-        from payouts.providers.sandbox.process import start_sandbox
+    sandbox_url = None
+    if not settings.sandbox_connection():
+        from payouts_sandbox.process import start_sandbox
 
         sandbox = start_sandbox(settings.sandbox_state_dir(), latency_ms=settings.sandbox_latency_ms(), port=8765)
         sandbox_url = sandbox.url
