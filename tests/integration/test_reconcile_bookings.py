@@ -69,8 +69,8 @@ def db(request):
                      " VALUES ('RB-1', 'Jane Payee', 'DE', 'EUR', 'iban', %s)", (IBAN,))
         conn.execute("INSERT INTO payouts.payout_items (item_id, run_id, recipient_id, currency, amount_minor,"
                      " status, rail) VALUES (%s, %s, 'RB-1', 'EUR', 12500, 'accepted', 'sepa_credit')", (ITEM, RUN))
-        conn.execute("INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, answered_at)"
-                     " VALUES (%s, 'sepa_credit', 'k-1', 'accepted', %s)", (ITEM, DAY - dt.timedelta(days=1)))
+        conn.execute("INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, answered_at, provider)"
+                     " VALUES (%s, 'sepa_credit', 'k-1', 'accepted', %s, 'bank')", (ITEM, DAY - dt.timedelta(days=1)))
     return url
 
 
