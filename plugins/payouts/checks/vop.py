@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from payouts.items import reason
-from payouts.statements.model import StatementError
-from payouts.statements.pain002 import TransactionStatus, report_from_root
+
+if TYPE_CHECKING:
+    from payouts.statements.pain002 import TransactionStatus
 
 VopStatus = Literal["match", "close_match", "no_match", "not_possible"]
 Decision = Literal["ready", "held"]
@@ -158,6 +159,10 @@ def read_vop_report(xml_bytes: bytes) -> VopReport:
         raise VopResponseError(f"not a pain.002 document (root {root.tag!r})")
     if _child(root, "CstmrPmtStsRpt") is None:
         raise VopResponseError("no CstmrPmtStsRpt in the pain.002 document")
+    # Imported here, like lxml: the policy and decisions need neither.
+    from payouts.statements.model import StatementError
+    from payouts.statements.pain002 import report_from_root
+
     try:
         report = report_from_root(root, "VoP response")
     except StatementError as exc:
