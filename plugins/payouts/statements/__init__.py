@@ -1,5 +1,7 @@
 """Provider statements (camt.052/053/054, MT940/MT942, crypto exports) -> normalised statement lines.
 
+pain002.py reads payment status reports (pain.002), the one reader of them.
+
 The parsers never import payouts.providers: the sandbox writes statements with
 its own writer, so a bug on one side cannot be cancelled by the same bug on the
 other.
@@ -14,6 +16,7 @@ from payouts.statements.model import (
     LINE_COLUMNS,
     LINE_SCHEMA,
     ParsedStatement,
+    QuarantinedStatement,
     StatementError,
     StatementSummary,
 )
@@ -23,6 +26,7 @@ __all__ = [
     "LINE_COLUMNS",
     "LINE_SCHEMA",
     "ParsedStatement",
+    "QuarantinedStatement",
     "StatementError",
     "StatementSummary",
     "parse_camt",
