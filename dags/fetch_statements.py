@@ -6,8 +6,10 @@ exports for crypto) into the statements folder and records them, then
 updates the statements asset so that `reconcile_statements` runs.
 
 - **Owner:** payments-data.
-- **Schedule:** hourly (statements land through the day), and whenever a
-  payout run finishes (the payout-items asset).
+- **Schedule:** hourly (statements land through the day;
+  `PAYOUTS_FETCH_STATEMENTS_CRON` sets another cron, and `make airflow`, whose
+  sandbox closes a business day every two minutes, sets every three minutes),
+  and whenever a payout run finishes (the payout-items asset).
 - **Reads:** the provider's statement listing and files.
 - **Writes:** files under `PAYOUTS_STATEMENTS_DIR/<provider>/`; the asset
   `payouts://provider-sandbox/statements`.
@@ -24,13 +26,13 @@ from airflow.sdk import Asset, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from payouts.settings import PAYOUT_ITEMS_ASSET_URI, STATEMENTS_ASSET_URI
+from payouts.settings import FETCH_STATEMENTS_CRON, PAYOUT_ITEMS_ASSET_URI, STATEMENTS_ASSET_URI
 
 
 @dag(
     dag_id="fetch_statements",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("15 * * * *", timezone="UTC"),
+        timetable=CronTriggerTimetable(FETCH_STATEMENTS_CRON, timezone="UTC"),
         assets=[Asset(PAYOUT_ITEMS_ASSET_URI)],
     ),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),

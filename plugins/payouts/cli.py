@@ -84,6 +84,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     if args.faults:
         argv += ["--faults", args.faults]
     argv += ["--seed", str(args.seed)]
+    if args.day_seconds is not None:
+        argv += ["--day-seconds", str(args.day_seconds)]
     return sandbox_main(argv) or 0
 
 
@@ -372,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--latency-ms", type=float)
     sandbox.add_argument("--faults")
     sandbox.add_argument("--seed", type=int, default=0)
+    sandbox.add_argument("--day-seconds", type=float,
+                         help="close one business day every S seconds by itself (statements, settlements, returns)")
     sandbox.set_defaults(func=cmd_sandbox)
     return parser
 
