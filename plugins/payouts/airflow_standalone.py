@@ -167,6 +167,9 @@ def main() -> int:
         env.setdefault("PAYOUTS_FETCH_STATEMENTS_CRON", FETCH_CRON)
         port = env.setdefault("AIRFLOW__API__PORT", "8080")
         env.setdefault("AIRFLOW__API__WORKERS", "2")
+        # The LocalExecutor starts this many workers at once (Airflow's default, 32, is a
+        # server's); eight cover a run's rails side by side on a laptop.
+        env.setdefault("AIRFLOW__CORE__PARALLELISM", "8")
         env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"http://localhost:{port}/execution/")
         base = f"http://localhost:{port}"
         airflow_env.ensure_password_file(env)
