@@ -103,9 +103,6 @@ def test_make_airflow_from_a_user_shell_pays_settles_reconciles_and_stops_clean(
     log = tmp_path / "make-airflow.log"
     port = free_port()
     env = user_env(data, AIRFLOW__API__PORT=str(port))
-    seeded = subprocess.run([str(VENV_BIN / "payouts"), "seed", "--recipients", "40"], env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert seeded.returncode == 0, seeded.stderr
     proc = start_make_airflow(env, log)
     base = f"http://localhost:{port}"
     try:
@@ -120,13 +117,24 @@ def test_make_airflow_from_a_user_shell_pays_settles_reconciles_and_stops_clean(
         assert not api.get("/api/v2/dags/fetch_statements").json()["is_paused"]
         assert not api.get("/api/v2/dags/reconcile_statements").json()["is_paused"]
 
-        # Triggered through the REST API; payout_run starts paused, so unpause it (its own
-        # scheduled run, created on unpausing, queues behind this one and finds nothing).
+        # payout_run starts paused; unpaused, it runs at once for the last 06:00 it missed
+        # (catchup=False): let that run find nothing, then seed the platform and trigger a run
+        # through the REST API.
+        assert api.get("/api/v2/dags/payout_run").json()["is_paused"]
+        assert api.patch("/api/v2/dags/payout_run", json={"is_paused": False}).status_code == 200
+
+        def idle():
+            runs = api.get("/api/v2/dags/payout_run/dagRuns").json()["dag_runs"]
+            return runs and all(r["state"] in ("success", "failed") for r in runs)
+
+        wait_for(idle, 300, "the scheduled catch-up run", proc, log)
+        seeded = subprocess.run([str(VENV_BIN / "payouts"), "seed", "--recipients", "40"], env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert seeded.returncode == 0, seeded.stderr
         triggered = api.post("/api/v2/dags/payout_run/dagRuns", json={"logical_date": None,
                                                                      "conf": {"trigger": "api"}})
         assert triggered.status_code == 200, triggered.text
         dag_run_id = triggered.json()["dag_run_id"]
-        assert api.patch("/api/v2/dags/payout_run", json={"is_paused": False}).status_code == 200
         started = time.monotonic()
         state = wait_for(lambda: (s := api.get(f"/api/v2/dags/payout_run/dagRuns/{dag_run_id}").json()["state"])
                          in ("success", "failed") and s, 400, "the payout run", proc, log)
@@ -134,6 +142,8 @@ def test_make_airflow_from_a_user_shell_pays_settles_reconciles_and_stops_clean(
         paid_s = time.monotonic() - started
         run = next(r for r in api.get("/payouts/api/v1/runs").json() if r["dag_run_id"] == dag_run_id)
         run_id = run["run_id"]
+        paid = api.get(f"/payouts/api/v1/runs/{run_id}").json()["by_status"]
+        assert paid.get("accepted", 0) + paid.get("settled", 0) >= 30, paid
 
         # No command from here on: the sandbox closes a business day every two minutes, and
         # fetch_statements (every three) and reconcile_statements (on its asset) settle the run.
