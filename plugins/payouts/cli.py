@@ -288,8 +288,10 @@ def print_summary(summary: dict) -> None:
                           ("Rejected, by reason:", items.get("rejected_by_reason"))):
         if counts:
             print(title, file=out)
+            labels = {code: f"{short_label(code)} ({code})" for code in counts}
+            width = max(len(label) for label in labels.values()) + 2
             for code, n in counts.items():
-                print(f"  {short_label(code) + ' (' + code + ')':<58}{n:>8,}", file=out)
+                print(f"  {labels[code]:<{width}}{n:>8,}", file=out)
     if summary.get("batches"):
         print("Batches: " + ", ".join(f"{status} {n:,}" for status, n in summary["batches"].items()), file=out)
     print("Money out (accepted and settled):", file=out)
