@@ -48,7 +48,8 @@ COMPONENTS = [
 def _env(data_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PAYOUTS_WAREHOUSE_URL", None)
-    env.pop("PAYOUTS_SANDBOX_URL", None)
+    env.pop("AIRFLOW_CONN_PAYOUTS_SANDBOX", None)
+    env.pop("PAYOUTS_RAIL_PROVIDERS", None)
     env.update({
         "PAYOUTS_DATA_DIR": str(data_dir),
         "PAYOUTS_SANDBOX_LATENCY_MS": str(LATENCY_MS),
@@ -93,20 +94,19 @@ def naive_baseline(sample: int = 200) -> dict:
     sys.path.insert(0, str(ROOT / "plugins"))
     import asyncio
 
-    import httpx
 
-    from payouts.providers.base import Creditor, Payment
-    from payouts.providers.http_client import SandboxProvider
-    from payouts.providers.sandbox.process import start_sandbox
+    from payouts.providers.contract import Creditor, Payment
+    from payouts.providers.generic.connector import GenericHttpConnector
+    from payouts_sandbox.process import start_sandbox
 
     with tempfile.TemporaryDirectory() as tmp, start_sandbox(Path(tmp), latency_ms=LATENCY_MS) as sandbox:
-        provider = SandboxProvider(sandbox.url)
+        provider = GenericHttpConnector(sandbox.url)
 
         async def pay_one_by_one() -> float:
-            async with httpx.AsyncClient() as client:
+            async with provider.session():
                 start = time.perf_counter()
                 for n in range(sample):
-                    await provider.submit_batch(client, "sepa_credit", [Payment(
+                    await provider.submit("sepa_credit", [Payment(
                         f"naive-{n}", f"NAIVE{n:011d}", 1000 + n, "EUR",
                         Creditor(name=f"Payee {n}", country="DE", iban="DE89370400440532013000"))])
                 return time.perf_counter() - start

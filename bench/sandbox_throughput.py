@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
 
-from payouts.providers.base import Creditor, Payment  # noqa: E402
-from payouts.providers.http_client import SandboxProvider  # noqa: E402
+from payouts.providers.contract import Creditor, Payment  # noqa: E402
+from payouts.providers.generic.connector import GenericHttpConnector  # noqa: E402
 
 
 def make_batch(start: int, size: int, rail: str) -> list[Payment]:
@@ -33,29 +33,30 @@ def make_batch(start: int, size: int, rail: str) -> list[Payment]:
     ]
 
 
-async def submit_all(provider: SandboxProvider, total: int, size: int, concurrency: int,
+async def submit_all(provider: GenericHttpConnector, total: int, size: int, concurrency: int,
                      rail: str) -> tuple[int, float]:
     gate = asyncio.Semaphore(concurrency)
     accepted = 0
 
-    async def one(client, start: int) -> None:
+    async def one(start: int) -> None:
         nonlocal accepted
         async with gate:
             batch = make_batch(start, min(size, total - start), rail)
-            results = await provider.submit_batch(client, rail, batch)
+            results = await provider.submit(rail, batch)
             accepted += sum(r.accepted for r in results)
 
-    async with provider.async_client(concurrency) as client:
+    provider.max_connections = concurrency
+    async with provider.session():
         began = time.perf_counter()
-        await asyncio.gather(*(one(client, s) for s in range(0, total, size)))
+        await asyncio.gather(*(one(s) for s in range(0, total, size)))
         return accepted, time.perf_counter() - began
 
 
 def store_only(total: int, size: int, state_dir: Path) -> None:
-    from payouts.providers.sandbox.app import PaymentIn, amount_minor, body_hash
-    from payouts.providers.sandbox.faults import Faults
-    from payouts.providers.sandbox.store import IncomingPayment, SandboxStore
-    from payouts.providers.http_client import payment_to_wire
+    from payouts_sandbox.app import PaymentIn, amount_minor, body_hash
+    from payouts_sandbox.faults import Faults
+    from payouts_sandbox.store import IncomingPayment, SandboxStore
+    from payouts.providers.generic.connector import payment_to_wire
 
     store = SandboxStore(state_dir)
     faults = Faults()
@@ -90,11 +91,11 @@ def main() -> None:
         if args.store_only:
             store_only(args.payments, args.request_size, Path(tmp))
             return
-        from payouts.providers.sandbox.process import start_sandbox
+        from payouts_sandbox.process import start_sandbox
 
         sandbox = None if args.url else start_sandbox(tmp, latency_ms=args.latency_ms)
         try:
-            provider = SandboxProvider(args.url or sandbox.url, timeout=60)
+            provider = GenericHttpConnector(args.url or sandbox.url, timeout=60)
             accepted, elapsed = asyncio.run(submit_all(
                 provider, args.payments, args.request_size, args.concurrency, args.rail))
             print(f"{args.payments:,} payments ({args.request_size}/request, {args.concurrency} in flight, "

@@ -1,20 +1,24 @@
 """
 ### fetch_statements
 
-Pulls the provider's end-of-day statements (camt.053 for bank rails, CSV
-exports for crypto) into the statements folder and records them, then
-updates the statements asset so that `reconcile_statements` runs.
+Pulls, from every provider connection the rails name, the statements it has
+written since the cursor the warehouse keeps for it (camt.053 for bank rails,
+CSV exports for crypto), into that provider's statements folder, then updates
+the statements asset so that `reconcile_statements` runs.
 
 - **Owner:** payments-data.
 - **Schedule:** hourly (statements land through the day;
   `PAYOUTS_FETCH_STATEMENTS_CRON` sets another cron, and `make airflow`, whose
   sandbox closes a business day every two minutes, sets every three minutes),
   and whenever a payout run finishes (the payout-items asset).
-- **Reads:** the provider's statement listing and files.
-- **Writes:** files under `PAYOUTS_STATEMENTS_DIR/<provider>/`; the asset
+- **Reads:** each provider's statement listing and files; `recon.statement_cursors`.
+- **Writes:** files under `PAYOUTS_STATEMENTS_DIR/<connection id>/`, each
+  provider's new cursor (stored once its files are in); the asset
   `payouts://provider-sandbox/statements`.
-- **Re-running safely:** a file already downloaded (by name) is not fetched
-  again; loading keys files by hash and lines by statement key.
+- **Re-running safely:** a provider's cursor moves only after its files are
+  in, so a failed fetch is fetched again; loading keys files by hash and lines
+  by statement key. One provider that cannot be reached fails the task after
+  the others were fetched.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ import pendulum
 from airflow.sdk import Asset, dag, get_current_context, task
 
 from payouts.approval import approval_operator
-from payouts.routing import FALLBACK_RAILS, RAILS
+from payouts.rails import FALLBACK_RAILS, RAILS
 from payouts.settings import PAYOUT_ITEMS_ASSET_URI
 
 payout_items_asset = Asset(PAYOUT_ITEMS_ASSET_URI)

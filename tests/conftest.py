@@ -16,6 +16,7 @@ import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR / "plugins"))
+sys.path.insert(1, str(PROJECT_DIR / "sandbox"))
 SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

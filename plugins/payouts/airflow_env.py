@@ -50,7 +50,7 @@ def environment(warehouse_url: str, sandbox_url: str | None = None) -> dict[str,
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url.replace("postgresql://", "postgresql+psycopg://", 1)
     env["PAYOUTS_WAREHOUSE_URL"] = warehouse_url
     if sandbox_url:
-        env["PAYOUTS_SANDBOX_URL"] = sandbox_url
+        env[settings.conn_env_var(settings.SANDBOX_CONN_ID)] = sandbox_url
     # Airflow starts processes of its own as `airflow ...` found on PATH (`airflow standalone`
     # does, for every component): this environment's bin comes first, whatever the caller's PATH.
     bin_dir = str(Path(airflow_bin()).parent)

@@ -9,8 +9,8 @@ Great Expectations and the project are imported once instead of once per DAG.
     python -m payouts.airflow_runner --conf '{"trigger": "cli"}' --results r.json \\
         payout_run clock:2 fetch_statements reconcile_statements
 
-A step is a DAG id, or `clock:N` (the sandbox provider closes N business
-days, at PAYOUTS_SANDBOX_URL). The environment (AIRFLOW_HOME, the metadata
+A step is a DAG id, or `clock:N` (every sandbox among the rails' provider
+connections closes N business days). The environment (AIRFLOW_HOME, the metadata
 database, PAYOUTS_*) is the caller's: see payouts.airflow_env.environment.
 Tasks that are ready at the same time (the mapped submit batches of every
 rail, say) run side by side, `--workers` at a time (PAYOUTS_RUN_WORKERS, the
@@ -38,7 +38,7 @@ from pathlib import Path
 # Imported before the first DAG run so that no task pays for them.
 WARM_IMPORTS = ("polars", "psycopg", "httpx", "great_expectations", "payouts.flows", "payouts.submit",
                 "payouts.checks.run_checks", "payouts.checks.gate", "payouts.reconcile.run",
-                "payouts.providers.http_client")
+                "payouts.providers.generic.connector")
 
 
 def warm_up() -> None:
@@ -191,13 +191,29 @@ def run_dag(dag_id: str, conf: dict, workers: int = 1) -> str:
 
 
 def advance_clock(days: int) -> str:
-    from payouts import settings
-    from payouts.providers.http_client import SandboxProvider
+    """Let `days` business days pass at every sandbox the rails' connections name.
 
-    url = settings.sandbox_url()
-    if not url:
-        raise SystemExit("clock step: PAYOUTS_SANDBOX_URL is not set")
-    SandboxProvider(url).advance_clock(days)
+    A generic connection that is not a sandbox has no clock (404): it is left alone.
+    """
+    from payouts.providers import registry
+    from payouts.providers.contract import ProviderRequestRejected
+    from payouts.providers.generic.connector import GenericHttpConnector
+
+    advanced = 0
+    for conn_id in registry.check_rail_providers():
+        connector = registry.connector(conn_id)
+        try:
+            if isinstance(connector, GenericHttpConnector):
+                try:
+                    connector.advance_clock(days)
+                    advanced += 1
+                except ProviderRequestRejected as exc:
+                    if exc.status_code != 404:
+                        raise
+        finally:
+            connector.close()
+    if not advanced:
+        raise SystemExit("clock step: no provider connection of the rails is a sandbox")
     return "success"
 
 

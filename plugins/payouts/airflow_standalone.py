@@ -155,10 +155,10 @@ def main() -> int:
         url = resolve_url()
         with connect(url) as conn:
             migrate(conn)
-        sandbox_url = settings.sandbox_url()
+        sandbox_url = None
         day_seconds = settings.sandbox_day_seconds() or DAY_SECONDS
-        if not sandbox_url:
-            from payouts.providers.sandbox.process import start_sandbox
+        if not settings.sandbox_connection():
+            from payouts_sandbox.process import start_sandbox
 
             sandbox = start_sandbox(settings.sandbox_state_dir(), latency_ms=settings.sandbox_latency_ms(),
                                     port=settings.sandbox_port(), day_seconds=day_seconds)
@@ -174,8 +174,8 @@ def main() -> int:
         base = f"http://localhost:{port}"
         airflow_env.ensure_password_file(env)
         airflow_env.migrate_metadata(env)
-        _say(f"provider sandbox: {sandbox_url}"
-             + (f" (one business day every {day_seconds:g} s)" if sandbox else ""))
+        _say(f"provider sandbox: {sandbox_url} (one business day every {day_seconds:g} s)" if sandbox
+             else f"provider sandbox: the connection {settings.SANDBOX_CONN_ID}")
         _say(f"warehouse: {url}")
 
         components = Components(env)

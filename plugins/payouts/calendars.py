@@ -3,34 +3,15 @@
 TARGET2 (the ECB's holiday calendar) for SEPA, UK bank holidays for Faster
 Payments, US Federal Reserve holidays for ACH. SWIFT follows the currency's
 own calendar where we know it, else weekends only. SEPA Instant and crypto
-run every day, all day.
+run every day, all day. Each rail names its calendar and cut-off in payouts.rails.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from functools import cache
 
-
-@dataclass(frozen=True)
-class RailCalendar:
-    rail: str
-    calendar: str | None      # None: every day is a business day
-    cutoff_utc: dt.time | None  # None: no cut-off
-
-
-CALENDARS: dict[str, RailCalendar] = {
-    c.rail: c
-    for c in [
-        RailCalendar("sepa_instant", None, None),
-        RailCalendar("sepa_credit", "TARGET2", dt.time(14, 0)),
-        RailCalendar("swift", "TARGET2", dt.time(15, 0)),
-        RailCalendar("faster_payments", "UK", dt.time(22, 0)),
-        RailCalendar("ach", "US", dt.time(19, 0)),
-        RailCalendar("crypto", None, None),
-    ]
-}
+from payouts.rails import RAILS
 
 
 @cache
@@ -60,10 +41,10 @@ def execution_date(rail: str, now: dt.datetime) -> dt.date:
     After the rail's cut-off, or on a weekend or holiday of its calendar, the
     next business day.
     """
-    cal = CALENDARS[rail]
+    record = RAILS[rail]
     day = now.date()
-    if cal.cutoff_utc is not None and now.time() >= cal.cutoff_utc:
+    if record.cutoff_utc is not None and now.time() >= record.cutoff_utc:
         day += dt.timedelta(days=1)
-    while not is_business_day(cal.calendar, day):
+    while not is_business_day(record.calendar, day):
         day += dt.timedelta(days=1)
     return day

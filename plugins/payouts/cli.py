@@ -74,7 +74,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from payouts.providers.sandbox.__main__ import main as sandbox_main
+    from payouts_sandbox.__main__ import main as sandbox_main
 
     argv = ["--host", args.host, "--port", str(args.port)]
     if args.state_dir:
@@ -89,8 +89,67 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return sandbox_main(argv) or 0
 
 
+def cmd_providers_list(args: argparse.Namespace) -> int:
+    """One JSON object per provider connection a rail names (a secrets backend cannot be listed)."""
+    from payouts import rails
+    from payouts.providers import registry
+    from payouts.providers.contract import ConnectorConfigError
+
+    try:
+        served = rails.provider_rails()
+        named = {**served, **{c: [] for c in (rails.fx_provider(), rails.vop_provider()) if c not in served}}
+    except rails.RailConfigError as exc:
+        print(f"payouts providers list: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    for conn_id, its_rails in named.items():
+        try:
+            connector = registry.connector(conn_id, its_rails)
+        except ConnectorConfigError as exc:
+            failed += 1
+            print(json.dumps({"conn_id": conn_id, "rails": its_rails, "error": str(exc)}))
+            continue
+        connector.close()
+        print(json.dumps({"conn_id": conn_id, "connector": connector.kind, "rails": its_rails,
+                          "capabilities": sorted(connector.capabilities)}))
+    return 2 if failed else 0
+
+
+def cmd_providers_check(args: argparse.Namespace) -> int:
+    """Reach one provider: its health and its balance per rail and currency, or exit 2 with why."""
+    from payouts import money
+    from payouts.providers import registry
+    from payouts.providers.contract import ConnectorConfigError, ProviderError
+
+    try:
+        connector = registry.connector(args.conn_id)
+    except ConnectorConfigError as exc:
+        print(f"payouts providers check: {exc}", file=sys.stderr)
+        return 2
+    if hasattr(connector, "max_attempts"):
+        connector.max_attempts = 2  # an operator's check answers quickly
+    try:
+        health = connector.health()
+        balances = connector.balances() if connector.supports("balances") else []
+    except ProviderError as exc:
+        print(f"payouts providers check: connection {args.conn_id!r} ({connector.kind}) cannot be reached:"
+              f" {exc}", file=sys.stderr)
+        return 2
+    finally:
+        connector.close()
+    print(json.dumps({
+        "conn_id": args.conn_id, "connector": connector.kind, "rails": list(connector.rails),
+        "health": health,
+        "balances": [{"rail": b.rail, "currency": b.currency,
+                      "available": money.format_amount(b.available_minor, b.currency)} for b in balances],
+    }, default=str))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from payouts import airflow_env, seed
+    from payouts import airflow_env, rails, seed
+    from payouts.providers import registry
+    from payouts.providers.contract import ConnectorConfigError
     from payouts.reconcile.run import copy_statements, run_reconciliation_summary
     from payouts.run import run_summary
     from payouts.warehouse import connect
@@ -100,22 +159,38 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.stage("warehouse", "starting the warehouse and applying migrations")
         url = _warehouse(progress)
 
-        progress.stage("seed", f"seeding the platform ({args.recipients:,} recipients)")
-        with connect(url, autocommit=True) as conn:
-            seeded = seed.load(conn, args.recipients, seed=args.seed, period=args.period, progress=progress.note)
-        progress.note(f"recipients added: {seeded['recipients_added']:,}, earnings posted: {seeded['earnings_posted']:,}")
-
-        progress.stage("sandbox", "starting the provider sandbox")
-        sandbox_url = settings.sandbox_url()
-        if not sandbox_url:
-            from payouts.providers.sandbox.process import start_sandbox
+        progress.stage("providers", "checking the provider connections of the rails")
+        sandbox_url = None
+        try:
+            served = rails.provider_rails()
+        except rails.RailConfigError as exc:
+            progress.done()
+            print(f"payouts run: {exc}", file=sys.stderr)
+            return 2
+        if settings.SANDBOX_CONN_ID in served and not settings.sandbox_connection():
+            from payouts_sandbox.process import start_sandbox
 
             sandbox = stack.enter_context(start_sandbox(
                 settings.sandbox_state_dir(), latency_ms=settings.sandbox_latency_ms(),
                 faults=args.faults, seed=args.seed,
             ))
             sandbox_url = sandbox.url
-        progress.note(f"provider sandbox at {sandbox_url}")
+            # This process and every Airflow process it starts see the connection.
+            os.environ[settings.conn_env_var(settings.SANDBOX_CONN_ID)] = sandbox_url
+            progress.note(f"provider sandbox started at {sandbox_url} (connection {settings.SANDBOX_CONN_ID})")
+        try:
+            served = registry.check_rail_providers()
+        except ConnectorConfigError as exc:
+            progress.done()
+            print(f"payouts run: {exc}", file=sys.stderr)
+            return 2
+        for conn_id, its_rails in served.items():
+            progress.note(f"{conn_id}: {', '.join(its_rails)}")
+
+        progress.stage("seed", f"seeding the platform ({args.recipients:,} recipients)")
+        with connect(url, autocommit=True) as conn:
+            seeded = seed.load(conn, args.recipients, seed=args.seed, period=args.period, progress=progress.note)
+        progress.note(f"recipients added: {seeded['recipients_added']:,}, earnings posted: {seeded['earnings_posted']:,}")
 
         env = airflow_env.environment(url, sandbox_url)
         log_path = settings.data_dir() / "logs" / "payouts-run.log"
@@ -294,6 +369,10 @@ def print_summary(summary: dict) -> None:
                 print(f"  {labels[code]:<{width}}{n:>8,}", file=out)
     if summary.get("batches"):
         print("Batches: " + ", ".join(f"{status} {n:,}" for status, n in summary["batches"].items()), file=out)
+    if items.get("by_provider"):
+        print("By provider:", file=out)
+        for provider, statuses in sorted(items["by_provider"].items()):
+            print(f"  {provider:<24}" + ", ".join(f"{s} {n:,}" for s, n in sorted(statuses.items())), file=out)
     print("Money out (accepted and settled):", file=out)
     for cur, amount in sorted(summary["money_out"].items()):
         print(f"  {cur:<6}{amount:>22}", file=out)
@@ -319,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="seed, pay and reconcile once, through the Airflow DAGs")
     run.add_argument("--recipients", type=int, default=10_000, help="recipients on the seeded platform")
     run.add_argument("--summary", help="write the run summary as JSON to this file")
-    run.add_argument("--out", help="copy every statement file into DIR/statements/")
+    run.add_argument("--out", help="copy every statement file into DIR/statements/<provider connection>/")
     run.add_argument("--days", type=int, default=3, help="business days to let pass at the provider")
     run.add_argument("--seed", type=int, default=42, help="seed of the synthetic platform and the sandbox")
     run.add_argument("--period", help="earnings period to seed (default: today, UTC); a new period is new money")
@@ -339,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     reconcile = sub.add_parser("reconcile", help="reconcile a folder of statement files against the warehouse")
     reconcile.add_argument("--statements", required=True, help="folder of camt/crypto statement files")
-    reconcile.add_argument("--provider", default="sandbox", help="provider the statements come from")
+    reconcile.add_argument("--provider", default="payouts_sandbox", help="connection id of the provider the statements come from")
     reconcile.set_defaults(func=cmd_reconcile)
 
     check = sub.add_parser("check", help="check a payout file (CSV or XLSX) row by row")
@@ -368,6 +447,14 @@ def build_parser() -> argparse.ArgumentParser:
     screen.add_argument("name")
     screen.add_argument("--country")
     screen.set_defaults(func=cmd_screen)
+
+    providers = sub.add_parser("providers", help="the provider connections the rails name")
+    providers_sub = providers.add_subparsers(dest="providers_command", required=True)
+    listing = providers_sub.add_parser("list", help="one JSON object per connection a rail names")
+    listing.set_defaults(func=cmd_providers_list)
+    check = providers_sub.add_parser("check", help="connect: health and balances per currency (exit 2 when it cannot)")
+    check.add_argument("conn_id", help="an Airflow connection id, e.g. payouts_sandbox")
+    check.set_defaults(func=cmd_providers_check)
 
     sandbox = sub.add_parser("sandbox", help="run the provider sandbox in the foreground")
     sandbox.add_argument("--host", default="127.0.0.1")

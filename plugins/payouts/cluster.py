@@ -29,6 +29,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from payouts import airflow_env, settings
+from payouts.rails import QUEUES
 
 # Every process the cluster starts, and every process those start, carries
 # this variable; stop() finds stragglers by it (and by nothing else).
@@ -36,7 +37,8 @@ CLUSTER_ID_VAR = "PAYOUTS_CLUSTER_ID"
 WORKER_NAME_VAR = "PAYOUTS_WORKER_NAME"
 # The queue of every task that names none ([operators] default_queue).
 DEFAULT_QUEUE = "default"
-RAIL_WORKER_QUEUES: tuple[tuple[str, ...], ...] = (("sepa", "local"), ("swift", "crypto"))
+# Two rail workers that together take every queue of payouts.rails, dealt in turn.
+RAIL_WORKER_QUEUES: tuple[tuple[str, ...], ...] = tuple(QUEUES[i::2] for i in range(2))
 
 
 def worker_hostname() -> str:
@@ -214,7 +216,7 @@ class Cluster:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             # the project
             "PAYOUTS_WAREHOUSE_URL": self.warehouse_url,
-            "PAYOUTS_SANDBOX_URL": self.sandbox_url,
+            settings.conn_env_var(settings.SANDBOX_CONN_ID): self.sandbox_url,
             "PAYOUTS_DATA_DIR": str(self.work_dir / "data"),
             "PAYOUTS_STATEMENTS_DIR": str(self.work_dir / "statements"),
             "PYTHONPATH": os.pathsep.join(p for p in [str(settings.PLUGINS_DIR), env.get("PYTHONPATH", "")] if p),

@@ -37,13 +37,37 @@ def refusal_is_final(call, *args, refusals: type[Exception] | tuple[type[Excepti
         raise AirflowFailException(str(verdict)) from verdict
 
 
-def provider():
-    from payouts.providers.http_client import SandboxProvider
+def connector_for(rail: str):
+    """The connector of the provider connection that serves `rail` (payouts.rails)."""
+    from payouts.providers import registry
 
-    url = settings.sandbox_url()
-    if not url:
-        raise RuntimeError("PAYOUTS_SANDBOX_URL is not set: the payout tasks do not know where the provider is")
-    return SandboxProvider(url)
+    return registry.for_rail(rail)
+
+
+def _connector(conn_id: str):
+    from payouts.providers import registry
+
+    return registry.connector(conn_id)
+
+
+def capable_connector(conn_id: str, capability: str):
+    """The connector of `conn_id` when its kind declares `capability`, else None (logged)."""
+    from payouts.providers import registry
+
+    connector = registry.connector(conn_id)
+    if connector.supports(capability):
+        return connector
+    connector.close()
+    log.warning("connection %s (%s) does not offer %s", conn_id, connector.kind, capability)
+    return None
+
+
+def check_providers() -> dict[str, list[str]]:
+    """Every provider connection the rails name can be built, or the run stops here, naming it."""
+    from payouts.providers import registry
+    from payouts.providers.contract import ConnectorConfigError
+
+    return refusal_is_final(registry.check_rail_providers, refusals=ConnectorConfigError)
 
 
 def _connect() -> tuple[str, psycopg.Connection]:
@@ -56,6 +80,10 @@ def _connect() -> tuple[str, psycopg.Connection]:
 # -- payout_run -------------------------------------------------------------
 
 def open_run(dag_run_id: str, trigger: str, conf: dict) -> str:
+    # A bad provider connection stops the run before anything is snapshotted or reserved,
+    # whether or not its rail has items today.
+    served = check_providers()
+    log.info("provider connections: %s", served)
     url, conn = _connect()
     with conn:
         run_id = payout_run.open_run(conn, dag_run_id, trigger, conf)
@@ -96,8 +124,11 @@ def quality_gate(run_id: str) -> dict:
 def verifier():
     """Verification of Payee through the provider: requests -> parsed answers."""
     from payouts.checks.vop import parse_vop_response
+    from payouts.rails import vop_provider
 
-    client = provider()
+    client = capable_connector(vop_provider(), "verify_payees")
+    if client is None:
+        return None
 
     def verify(requests: list[tuple[str, str, str]]):
         results = []
@@ -117,7 +148,10 @@ def check_items(run_id: str) -> dict[str, int]:
 def plan(run_id: str) -> dict[str, list[dict]]:
     url, conn = _connect()
     with payout_run.stage(url, run_id, "routing"), conn:
-        return payout_run.route_and_plan(conn, run_id, quote=provider().fx_quotes)
+        from payouts.rails import fx_provider
+
+        quoting = capable_connector(fx_provider(), "fx_quote")
+        return payout_run.route_and_plan(conn, run_id, quote=quoting.fx_quotes if quoting else None)
 
 
 def submit(batch: dict) -> dict:
@@ -125,7 +159,12 @@ def submit(batch: dict) -> dict:
 
     url, conn = _connect()
     with payout_run.stage(url, batch["run_id"], "submit"), conn:
-        outcome = submit_batch(conn, provider(), batch)
+        # The provider the plan named for the batch; a descriptor without one takes the rail's.
+        connector = _connector(batch["provider"]) if batch.get("provider") else connector_for(batch["rail"])
+        try:
+            outcome = submit_batch(conn, connector, batch)
+        finally:
+            connector.close()
     log.info("run %s %s batch %s: %s", batch["run_id"], batch["rail"], batch["batch_no"], outcome.to_dict())
     return outcome.to_dict()
 
@@ -143,7 +182,18 @@ def resolve(run_id: str) -> dict:
 
     url, conn = _connect()
     with payout_run.stage(url, run_id, "resolve"), conn:
-        return resolve_unanswered(conn, provider(), run_id)
+        return resolve_unanswered(conn, _connector, run_id)
+
+
+def poll_payments() -> dict:
+    """Ask the providers about every payment they answered `pending`; record the final answers."""
+    from payouts.submit import poll_pending
+
+    url, conn = _connect()
+    with conn:
+        counts = poll_pending(conn, _connector)
+    log.info("pending payments polled: %s", counts)
+    return counts
 
 
 def finish(run_id: str) -> dict:
@@ -174,14 +224,36 @@ def _timed_pass_stage(pass_id: int, stage: str, work):
 
 
 def fetch_statements_only() -> int:
-    """Download the statements the provider has and the warehouse does not. Returns how many."""
+    """Download, from every provider connection the rails name, the statements since its cursor.
+
+    Returns how many files came in. A provider that cannot be reached fails the
+    task after the others were fetched (their cursors are stored), so a retry
+    fetches only what is still missing.
+    """
+    from payouts.providers import registry
+    from payouts.rails import provider_rails
     from payouts.reconcile import run as recon
 
     url, conn = _connect()
+    fetched, failed = 0, []
     with conn:
-        fetched = recon.fetch_statements(conn, provider())
-    log.info("fetched %d statement files", len(fetched))
-    return len(fetched)
+        for conn_id in provider_rails():
+            connector = registry.connector(conn_id)
+            try:
+                if not connector.supports("statements"):
+                    log.info("connection %s (%s) offers no statements", conn_id, connector.kind)
+                    continue
+                got = recon.fetch_statements(conn, connector, conn_id)
+                log.info("%s: fetched %d statement files", conn_id, len(got))
+                fetched += len(got)
+            except Exception as exc:  # noqa: BLE001 - the other providers are fetched first
+                log.error("%s: statements could not be fetched: %s", conn_id, exc)
+                failed.append(f"{conn_id}: {exc}")
+            finally:
+                connector.close()
+    if failed:
+        raise RuntimeError(f"statements not fetched from {len(failed)} provider(s): {'; '.join(failed)}")
+    return fetched
 
 
 def load_statements(pass_id: int) -> dict:
@@ -189,7 +261,8 @@ def load_statements(pass_id: int) -> dict:
     from payouts.reconcile import run as recon
 
     def work(conn):
-        loaded = recon.load_files(conn, recon.pending_files())
+        loaded = [f for provider in recon.provider_folders()
+                  for f in recon.load_files(conn, recon.pending_files(provider), provider)]
         new = [f for f in loaded if f["loaded"]]
         return {"files": len(new), "lines": sum(f["lines"] for f in new)}
 

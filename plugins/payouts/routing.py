@@ -1,6 +1,7 @@
-"""Rails, their queues, and the routing table: which rail pays an item, and what to fall back to.
+"""The routing table: which rail pays an item, and what it falls back to.
 
-Both tables are data. The first rule that fits an item wins; a rule fits when
+The rails themselves (queue, calendar, caps, fallback, provider) are one
+record each in payouts.rails. The table is data. The first rule that fits an item wins; a rule fits when
 every field it names equals the item's (None fits anything).
 """
 
@@ -9,32 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from payouts.rails import FALLBACK_RAILS, QUEUES, RAILS, Rail  # noqa: F401  (re-exported)
+
 if TYPE_CHECKING:
     import polars as pl
 
-
-@dataclass(frozen=True)
-class Rail:
-    name: str
-    queue: str           # the Celery queue its submit task runs on
-    currencies: frozenset[str] | None  # None: any currency
-    scheme: str
-
-
-RAILS: dict[str, Rail] = {
-    r.name: r
-    for r in [
-        Rail("sepa_instant", "sepa", frozenset({"EUR"}), "SCT Inst; ChrgBr SLEV"),
-        Rail("sepa_credit", "sepa", frozenset({"EUR"}), "SCT (pain.001 batches); ChrgBr SLEV"),
-        Rail("swift", "swift", None, "pain.001 / MT103-style; ChrgBr DEBT, CRED, SHAR"),
-        Rail("faster_payments", "local", frozenset({"GBP"}), "UK FPS"),
-        Rail("ach", "local", frozenset({"USD"}), "US ACH"),
-        Rail("crypto", "crypto", frozenset({"USDC", "USDT", "BTC"}),
-             "ethereum, polygon, arbitrum, base, solana, tron (USDT only), bitcoin"),
-    ]
-}
-
-QUEUES: tuple[str, ...] = tuple(sorted({r.queue for r in RAILS.values()}))
 
 # Countries whose IBANs SEPA reaches (EEA + CH, GB, MC, SM, VA, AD, AL, MD, ME, MK, RS).
 SEPA_COUNTRIES = frozenset(
@@ -50,21 +30,22 @@ class Route:
     sepa: bool | None
     country: str | None
     rail: str
-    fallback: tuple[str, ...]
+
+
+    @property
+    def fallback(self) -> tuple[str, ...]:
+        """The rail's own fallback chain (payouts.rails)."""
+        return RAILS[self.rail].fallback
 
 
 # First match wins; read it top to bottom.
 ROUTES: list[Route] = [
-    Route("wallet", None, None, None, "crypto", ()),
-    Route("iban", "EUR", True, None, "sepa_instant", ("sepa_credit",)),
-    Route(None, "GBP", None, "GB", "faster_payments", ("swift",)),
-    Route(None, "USD", None, "US", "ach", ("swift",)),
-    Route(None, None, None, None, "swift", ()),
+    Route("wallet", None, None, None, "crypto"),
+    Route("iban", "EUR", True, None, "sepa_instant"),
+    Route(None, "GBP", None, "GB", "faster_payments"),
+    Route(None, "USD", None, "US", "ach"),
+    Route(None, None, None, None, "swift"),
 ]
-
-
-# Rails that a fallback can land on: each gets a second-wave submit task.
-FALLBACK_RAILS: tuple[str, ...] = tuple(sorted({rail for route in ROUTES for rail in route.fallback}))
 
 
 def route_frame(items: "pl.DataFrame") -> "pl.DataFrame":

@@ -15,7 +15,8 @@ import psycopg
 import psycopg.sql
 
 from payouts import items, ledger, settings
-from payouts.routing import RAILS, plan_batches, rail_sql, route_frame
+from payouts.rails import RAILS, rail_providers
+from payouts.routing import plan_batches, rail_sql, route_frame
 from payouts.warehouse import copy_in, copy_out, sql
 
 _SNAPSHOT_LOCK = 7_201_002  # one snapshot at a time: two runs never reserve the same money
@@ -192,21 +193,25 @@ def route_and_plan(conn: psycopg.Connection, run_id: str, batch_size: int = sett
                     " batch_no = t.batch_no, updated_at = now() FROM _routes t WHERE i.item_id = t.item_id"
                 )
                 conn.execute(
-                    "INSERT INTO payouts.batches (run_id, rail, batch_no, first_item, last_item, item_count)"
-                    " SELECT %s, rail, batch_no, min(item_id), max(item_id), count(*) FROM _routes"
+                    "INSERT INTO payouts.batches (run_id, rail, batch_no, first_item, last_item, item_count, provider)"
+                    " SELECT %s, rail, batch_no, min(item_id), max(item_id), count(*), %s::jsonb ->> rail FROM _routes"
                     " GROUP BY rail, batch_no",
-                    (run_id,),
+                    (run_id, json.dumps(rail_providers())),
                 )
             set_execution_dates(conn, run_id)
-        rows = conn.execute(
-            "SELECT rail, batch_no, first_item, last_item, item_count FROM payouts.batches"
-            " WHERE run_id = %s AND wave = 1 ORDER BY rail, batch_no",
-            (run_id,),
-        ).fetchall()
+        return batch_plan(conn, run_id, wave=1)
+
+
+def batch_plan(conn: psycopg.Connection, run_id: str, wave: int) -> dict[str, list[dict]]:
+    """rail -> the descriptors of a wave's planned batches (what XCom carries to the submit tasks)."""
+    rows = conn.execute(
+        "SELECT rail, batch_no, first_item, last_item, item_count, provider FROM payouts.batches"
+        " WHERE run_id = %s AND wave = %s ORDER BY rail, batch_no", (run_id, wave)).fetchall()
     plan: dict[str, list[dict]] = {rail: [] for rail in RAILS}
-    for rail, batch_no, first, last, count in rows:
+    for rail, batch_no, first, last, count, provider in rows:
         plan[rail].append({"run_id": run_id, "rail": rail, "batch_no": batch_no,
-                           "first_item": first, "last_item": last, "item_count": count})
+                           **({"wave": wave} if wave != 1 else {}), "first_item": first, "last_item": last,
+                           "item_count": count, "provider": provider})
     return plan
 
 
@@ -278,6 +283,15 @@ def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
             " GROUP BY 1, 2) s GROUP BY 1 ORDER BY 1", (run_id,)
         ).fetchall()
     }
+    # The provider connection of each item's batch (planned items only; a tiny table joined).
+    by_provider = {
+        provider: dict(statuses) for provider, statuses in conn.execute(
+            "SELECT provider, jsonb_object_agg(status, n) FROM ("
+            " SELECT b.provider, i.status, count(*) n FROM payouts.payout_items i JOIN payouts.batches b"
+            " ON b.run_id = i.run_id AND b.rail = i.rail AND b.batch_no = i.batch_no"
+            " WHERE i.run_id = %s GROUP BY 1, 2) s GROUP BY 1 ORDER BY 1", (run_id,)
+        ).fetchall()
+    }
     money_out = {
         cur: str(_fmt(total, cur)) for cur, total in conn.execute(
             "SELECT currency, sum(amount_minor) FROM payouts.payout_items WHERE run_id = %s"
@@ -296,7 +310,8 @@ def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
         },
         "run_id": run_id,
         "items": {"total": sum(by_status.values()), "by_status": by_status, "by_rail": by_rail,
-                  "held_by_reason": held_by_reason, "rejected_by_reason": rejected_by_reason},
+                  "by_provider": by_provider, "held_by_reason": held_by_reason,
+                  "rejected_by_reason": rejected_by_reason},
         "batches": batch_counts(conn, run_id),
         "money_out": money_out,
         "timings_s": {k: round(v["end"] - v["start"], 3) for k, v in (timings or {}).items()},

@@ -33,9 +33,19 @@ def warehouse_url() -> str | None:
     return os.environ.get("PAYOUTS_WAREHOUSE_URL") or None
 
 
-def sandbox_url() -> str | None:
-    """A running provider sandbox, or None to start one for the run."""
-    return os.environ.get("PAYOUTS_SANDBOX_URL") or None
+# The provider connection every rail uses by default (payouts.rails); `payouts run`
+# starts a sandbox and names it so when the environment does not define it.
+SANDBOX_CONN_ID = "payouts_sandbox"
+
+
+def conn_env_var(conn_id: str) -> str:
+    """The environment variable that defines an Airflow connection."""
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def sandbox_connection() -> str | None:
+    """AIRFLOW_CONN_PAYOUTS_SANDBOX when the environment defines it, else None."""
+    return os.environ.get(conn_env_var(SANDBOX_CONN_ID)) or None
 
 
 def sandbox_state_dir() -> Path:

@@ -7,7 +7,10 @@ The order of writes is what makes repeats harmless:
 3. record: each chunk's answers, item statuses and ledger postings, in one
    transaction per chunk, while the next chunk is being sent.
 A retried or re-run task finds its items 'submitted' and sends the same keys
-again; the provider answers with what it already did and executes nothing new.
+again, to the same provider; the provider answers with what it already did and
+executes nothing new. An answer is final (accepted, rejected), a conflict (the
+task stops), or pending: the item stays 'submitted', owned by `poll_pending`
+(the poll_payments DAG) until the provider gives a final answer.
 """
 
 from __future__ import annotations
@@ -19,11 +22,18 @@ from dataclasses import dataclass
 import psycopg
 
 from payouts import items, ledger, reason_codes, settings
-from payouts.providers.base import (
-    AmbiguousOutcome, Creditor, Payment, PaymentProvider, PaymentResult, ProviderUnavailable,
+from payouts.providers.contract import (
+    AmbiguousOutcome, Connector, Creditor, Payment, PaymentResult, ProviderError, ProviderUnavailable,
 )
-from payouts.providers.http_client import ssl_context
 from payouts.warehouse import copy_in, copy_out
+
+
+class ProviderConflict(ProviderError):
+    """The provider holds another payment under one of our keys: never paid twice, never fallen back."""
+
+
+class ProviderChanged(RuntimeError):
+    """Items of a batch were sent to another provider than the one the batch names now."""
 
 
 def idempotency_key(item_id: str, rail: str) -> str:
@@ -39,6 +49,7 @@ class BatchOutcome:
     unresolved: int = 0
     cancelled: int = 0
     paused: int = 0
+    pending: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -120,7 +131,7 @@ def batch_params(conn: psycopg.Connection, batch: dict) -> dict:
     return params
 
 
-def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dict) -> BatchOutcome:
+def submit_batch(conn: psycopg.Connection, provider: Connector, batch: dict) -> BatchOutcome:
     """Send a batch's queued items and record the answers; the batch's row follows (record_batch)."""
     if not conn.autocommit:
         # Otherwise the write-ahead below would be a savepoint, not a commit.
@@ -140,7 +151,7 @@ def submit_batch(conn: psycopg.Connection, provider: PaymentProvider, batch: dic
     return outcome
 
 
-def _submit(conn: psycopg.Connection, provider: PaymentProvider, params: dict) -> BatchOutcome:
+def _submit(conn: psycopg.Connection, provider: Connector, params: dict) -> BatchOutcome:
     import polars as pl
 
     run_id, rail = params["run_id"], params["rail"]
@@ -161,16 +172,26 @@ def _submit(conn: psycopg.Connection, provider: PaymentProvider, params: dict) -
         outcome.paused = frame.filter(pl.col("status") != "submitted").height
         return outcome
 
+    # A key goes to one provider only: items sent before to another connection (the rail's
+    # provider changed since) are resolved by asking that provider, never sent here too.
+    elsewhere = conn.execute(
+        "SELECT a.provider, count(*) FROM payouts.payout_items i JOIN payouts.attempts a"
+        f" ON a.item_id = i.item_id AND a.rail = i.rail WHERE {_IN_BATCH} AND a.provider <> %(provider)s"
+        " GROUP BY 1", {**params, "provider": provider.conn_id}).fetchall()
+    if elsewhere:
+        raise ProviderChanged(
+            f"run {run_id} {rail} batch {params['batch_no']}: {sum(n for _, n in elsewhere)} items were sent to"
+            f" {', '.join(p for p, _ in elsewhere)}, not {provider.conn_id}; resolve them by status there first")
+
     # 1. write-ahead, committed before the first request leaves; the attempt names the
     # batch that sends it, which counts its answers (record_batch).
     with conn.transaction():
         conn.execute(
-            "INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, batch_no)"
-            " SELECT i.item_id, i.rail, i.item_id || ':' || i.rail, 'sending', i.batch_no"
-            " FROM payouts.payout_items i"
-            f" WHERE {_IN_BATCH} AND i.status IN ('approved', 'fallback')"
+            "INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, provider, batch_no)"
+            " SELECT i.item_id, i.rail, i.item_id || ':' || i.rail, 'sending', %(provider)s, i.batch_no"
+            f" FROM payouts.payout_items i WHERE {_IN_BATCH} AND i.status IN ('approved', 'fallback')"
             " ON CONFLICT (item_id, rail) DO UPDATE SET sends = attempts.sends + 1",
-            params,
+            {**params, "provider": provider.conn_id},
         )
         conn.execute(
             "UPDATE payouts.batches SET status = 'sent', detail = NULL, updated_at = now()"
@@ -205,6 +226,7 @@ def _submit(conn: psycopg.Connection, provider: PaymentProvider, params: dict) -
     results, unresolved_keys = asyncio.run(_send_and_record(conn, provider, rail, payments))
     outcome.accepted = sum(1 for r in results if r.status == "accepted")
     outcome.rejected = sum(1 for r in results if r.status == "rejected")
+    outcome.pending = sum(1 for r in results if r.status == "pending")
     outcome.unresolved = len(unresolved_keys)
     if unresolved_keys:
         # The task fails and Airflow retries it: the same keys are sent again.
@@ -212,7 +234,7 @@ def _submit(conn: psycopg.Connection, provider: PaymentProvider, params: dict) -
     return outcome
 
 
-async def _send_and_record(conn: psycopg.Connection, provider: PaymentProvider, rail: str,
+async def _send_and_record(conn: psycopg.Connection, provider: Connector, rail: str,
                            payments: list[Payment]) -> tuple[list[PaymentResult], list[str]]:
     """Send chunk k+1 while chunk k's answers are recorded (in a thread, on `conn`).
 
@@ -226,15 +248,16 @@ async def _send_and_record(conn: psycopg.Connection, provider: PaymentProvider, 
     unresolved: list[str] = []
     recording: asyncio.Future | None = None
     try:
-        for chunk in chunks:
-            if recording is not None and recording.done() and recording.exception() is not None:
-                break  # the last chunk could not be recorded: send nothing more
-            answered, missing = await _send_all(provider, rail, chunk)
-            if recording is not None:
-                await recording
-            recording = asyncio.ensure_future(asyncio.to_thread(record_results, conn, rail, answered))
-            results.extend(answered)
-            unresolved.extend(missing)
+        async with provider.session():
+            for chunk in chunks:
+                if recording is not None and recording.done() and recording.exception() is not None:
+                    break  # the last chunk could not be recorded: send nothing more
+                answered, missing = await _send_all(provider, rail, chunk)
+                if recording is not None:
+                    await recording
+                recording = asyncio.ensure_future(asyncio.to_thread(record_results, conn, rail, answered))
+                results.extend(answered)
+                unresolved.extend(missing)
     finally:
         if recording is not None:
             await asyncio.gather(recording, return_exceptions=True)
@@ -243,34 +266,34 @@ async def _send_and_record(conn: psycopg.Connection, provider: PaymentProvider, 
     return results, unresolved
 
 
-async def _send_all(provider: PaymentProvider, rail: str, payments: list[Payment]) -> tuple[list[PaymentResult], list[str]]:
-    import httpx
-
+async def _send_all(provider: Connector, rail: str, payments: list[Payment]) -> tuple[list[PaymentResult], list[str]]:
+    """Requests of REQUEST_SIZE payments, SUBMIT_CONCURRENCY in flight, through the connector's own client."""
     semaphore = asyncio.Semaphore(settings.SUBMIT_CONCURRENCY)
     chunks = [payments[i : i + settings.REQUEST_SIZE] for i in range(0, len(payments), settings.REQUEST_SIZE)]
     results: list[PaymentResult] = []
     unresolved: list[str] = []
-    limits = httpx.Limits(max_connections=settings.SUBMIT_CONCURRENCY)
-    async with httpx.AsyncClient(limits=limits, verify=ssl_context()) as client:
 
-        async def one(chunk: list[Payment]) -> None:
-            async with semaphore:
-                try:
-                    results.extend(await provider.submit_batch(client, rail, chunk))
-                except (AmbiguousOutcome, ProviderUnavailable) as exc:
-                    unresolved.extend(exc.idempotency_keys)
+    async def one(chunk: list[Payment]) -> None:
+        async with semaphore:
+            try:
+                results.extend(await provider.submit(rail, chunk))
+            except (AmbiguousOutcome, ProviderUnavailable) as exc:
+                unresolved.extend(exc.idempotency_keys)
 
-        await asyncio.gather(*(one(chunk) for chunk in chunks))
+    await asyncio.gather(*(one(chunk) for chunk in chunks))
     return results, unresolved
 
 
 # A batch's payments by the provider's answer: the attempts it sent, read through the
 # primary key (the batch `o`'s range of item ids on its rail), wherever the item is now.
+# Unanswered: no final answer, whether the provider answered pending (poll_payments asks
+# on) or nothing came back (the task's retry, then resolve, asks).
 _BATCH_COUNTS = """
     SELECT count(*) AS sent,
            count(*) FILTER (WHERE a.status = 'accepted') AS accepted,
            count(*) FILTER (WHERE a.status = 'rejected') AS rejected,
-           count(*) FILTER (WHERE a.status IN ('sending', 'unknown')) AS unanswered
+           count(*) FILTER (WHERE a.status IN ('sending', 'unknown', 'pending')) AS unanswered,
+           count(*) FILTER (WHERE a.status = 'pending') AS pending
     FROM payouts.attempts a
     WHERE a.item_id BETWEEN o.first_item AND o.last_item AND a.rail = o.rail AND a.batch_no = o.batch_no
 """
@@ -280,8 +303,8 @@ def record_batch(conn: psycopg.Connection, params: dict, outcome: BatchOutcome |
     """Bring one batch's row up to date at the end of its submit task: one UPDATE.
 
     sent while a payment it sent lacks a final answer (the task's retry or resolve
-    asks), done when none does; a batch a stop kept from sending anything is failed,
-    with the reason in `detail`.
+    asks, or poll_payments for a pending one), done when none does; a batch a stop
+    kept from sending anything is failed, with the reason in `detail`.
     """
     stopped = None
     if outcome is not None and (outcome.cancelled or outcome.paused):
@@ -295,6 +318,7 @@ def record_batch(conn: psycopg.Connection, params: dict, outcome: BatchOutcome |
                           WHEN c.unanswered = 0 THEN 'done' ELSE 'sent' END,
             detail = CASE WHEN c.sent = 0 THEN coalesce(%(stopped)s, b.detail)
                           WHEN c.unanswered = 0 THEN NULL
+                          WHEN c.pending > 0 THEN c.pending || ' payments pending at the provider'
                           ELSE c.unanswered || ' payments without a final answer yet' END
         FROM payouts.batches o, LATERAL ({_BATCH_COUNTS}) c
         WHERE o.run_id = %(run_id)s AND o.rail = %(rail)s AND o.batch_no = %(batch_no)s
@@ -304,36 +328,44 @@ def record_batch(conn: psycopg.Connection, params: dict, outcome: BatchOutcome |
     )
 
 
-def close_batches(conn: psycopg.Connection, run_id: str) -> None:
-    """At the end of a run, every batch not done is counted again: done, or failed with why.
+def close_batches(conn: psycopg.Connection, run_id: str | None = None) -> None:
+    """Count again every batch not done (of one run, or, with None, every batch still sent of
+    a finished run):
+    done when none of its payments lacks a final answer, sent while some are pending at the
+    provider (poll_payments owns them), else failed with why.
 
-    A done batch has no payment left to answer, so a run whose submits all
-    succeeded reads no attempt here.
+    The end of a run calls it for the run, poll_payments for what it settled. A done
+    batch has no payment left to answer, so a run whose submits all succeeded reads
+    no attempt here.
     """
     conn.execute(
         f"""
         UPDATE payouts.batches b
         SET accepted = c.accepted, rejected = c.rejected, unanswered = c.unanswered, updated_at = now(),
-            status = CASE WHEN c.sent > 0 AND c.unanswered = 0 THEN 'done' ELSE 'failed' END,
+            status = CASE WHEN c.sent > 0 AND c.unanswered = 0 THEN 'done'
+                          WHEN c.pending > 0 THEN 'sent' ELSE 'failed' END,
             detail = CASE WHEN c.sent > 0 AND c.unanswered = 0 THEN NULL
+                          WHEN c.pending > 0 THEN c.pending || ' payments pending at the provider: poll_payments asks'
                           WHEN c.unanswered > 0 THEN c.unanswered || ' payments without a final answer:'
                                ' parked as awaiting_status, never sent again under a new key'
                           ELSE coalesce(b.detail, 'nothing sent: its submit task did not send it') END
         FROM payouts.batches o, LATERAL ({_BATCH_COUNTS}) c
-        WHERE o.run_id = %(run_id)s AND o.status <> 'done'
-          AND b.run_id = o.run_id AND b.rail = o.rail AND b.batch_no = o.batch_no
+        WHERE (o.run_id = %(run_id)s
+               OR (%(run_id)s::text IS NULL AND o.status = 'sent'
+                   AND EXISTS (SELECT 1 FROM payouts.runs r WHERE r.run_id = o.run_id AND r.status = 'completed')))
+          AND o.status <> 'done' AND b.run_id = o.run_id AND b.rail = o.rail AND b.batch_no = o.batch_no
         """,
         {"run_id": run_id},
     )
 
 
-def _funded(conn: psycopg.Connection, provider: PaymentProvider, frame, params: dict) -> bool:
+def _funded(conn: psycopg.Connection, provider: Connector, frame, params: dict) -> bool:
     """Does our prefunded balance cover what this batch still has to send? If not, pause the rail."""
     import polars as pl
 
-    balance_of = getattr(provider, "available_balance", None)
-    if balance_of is None:
-        return True  # a provider without a balance endpoint: it answers AM04 itself
+    if not provider.supports("balances"):
+        return True  # a provider that reports no balances answers AM04 itself
+    balance_of = provider.available_balance
     needed = frame.filter(pl.col("status") != "submitted").group_by("currency").agg(pl.col("amount_minor").sum())
     for currency, amount in needed.iter_rows():
         available = balance_of(params["rail"], currency)
@@ -363,9 +395,19 @@ def record_results(conn: psycopg.Connection, rail: str, results: list[PaymentRes
         schema={k: pl.Utf8 for k in ("idempotency_key", "item_id", "status", "reason_code", "provider_ref")},
     )
     conflicts = answers.filter(pl.col("status") == "conflict")
+    answers = answers.filter(pl.col("status") != "conflict")
+    _record_answers(conn, rail, answers)
     if conflicts.height:
-        # Our key and body disagree with what the provider holds: a bug, never paid twice.
-        raise RuntimeError(f"idempotency conflict on {conflicts.height} payments, e.g. {conflicts['idempotency_key'][0]}")
+        # Our key and body disagree with what the provider holds: a bug, never paid twice and
+        # never fallen back. The other answers are recorded; these items stay submitted.
+        raise ProviderConflict(f"idempotency conflict on {conflicts.height} payments on {rail},"
+                               f" e.g. {conflicts['idempotency_key'][0]}: the provider holds another payment"
+                               " under the key")
+
+
+def _record_answers(conn: psycopg.Connection, rail: str, answers) -> None:
+    if answers.height == 0:
+        return
     with conn.transaction():
         conn.execute(
             "CREATE TEMP TABLE _answers (idempotency_key text, item_id text, status text,"
@@ -373,8 +415,10 @@ def record_results(conn: psycopg.Connection, rail: str, results: list[PaymentRes
         )
         copy_in(conn, "_answers", answers)
         conn.execute(
+            # A pending answer leaves the item submitted: answered_at waits for the final answer.
             "UPDATE payouts.attempts a SET status = t.status, reason_code = t.reason_code,"
-            " provider_ref = t.provider_ref, answered_at = COALESCE(a.answered_at, now())"
+            " provider_ref = COALESCE(t.provider_ref, a.provider_ref),"
+            " answered_at = CASE WHEN t.status = 'pending' THEN a.answered_at ELSE COALESCE(a.answered_at, now()) END"
             " FROM _answers t WHERE a.idempotency_key = t.idempotency_key"
         )
         items.move_items(conn, "SELECT item_id FROM _answers WHERE status = 'accepted'", "accepted",
@@ -445,7 +489,8 @@ def plan_fallback(conn: psycopg.Connection, run_id: str, batch_size: int = setti
     batch numbers after the rail's existing ones. Idempotent: wave-2 batches
     already planned are returned as they are.
     """
-    from payouts.routing import RAILS
+    from payouts.rails import rail_providers
+    from payouts.run import batch_plan, set_execution_dates
 
     with conn.transaction():
         planned = conn.execute(
@@ -474,60 +519,59 @@ def plan_fallback(conn: psycopg.Connection, run_id: str, batch_size: int = setti
                 {"run_id": run_id, "size": batch_size},
             )
             conn.execute(
-                "INSERT INTO payouts.batches (run_id, rail, batch_no, first_item, last_item, item_count, wave)"
-                " SELECT run_id, rail, batch_no, min(item_id), max(item_id), count(*), 2"
+                "INSERT INTO payouts.batches (run_id, rail, batch_no, first_item, last_item, item_count, wave, provider)"
+                " SELECT run_id, rail, batch_no, min(item_id), max(item_id), count(*), 2, %(providers)s::jsonb ->> rail"
                 " FROM payouts.payout_items i WHERE run_id = %(run_id)s AND status = 'fallback'"
                 " AND NOT EXISTS (SELECT 1 FROM payouts.attempts a WHERE a.item_id = i.item_id AND a.rail = i.rail)"
                 " GROUP BY run_id, rail, batch_no",
-                {"run_id": run_id},
+                {"run_id": run_id, "providers": json.dumps(rail_providers())},
             )
-            from payouts.run import set_execution_dates
 
             set_execution_dates(conn, run_id)
-        rows = conn.execute(
-            "SELECT rail, batch_no, first_item, last_item, item_count FROM payouts.batches"
-            " WHERE run_id = %s AND wave = 2 ORDER BY rail, batch_no", (run_id,)).fetchall()
-    plan: dict[str, list[dict]] = {rail: [] for rail in RAILS}
-    for rail, batch_no, first, last, count in rows:
-        plan[rail].append({"run_id": run_id, "rail": rail, "batch_no": batch_no, "wave": 2,
-                           "first_item": first, "last_item": last, "item_count": count})
-    return plan
+        return batch_plan(conn, run_id, wave=2)
 
 
-def resolve_unanswered(conn: psycopg.Connection, provider: PaymentProvider, run_id: str) -> dict[str, int]:
+def _ask_status(connector_of, rows: list[tuple[str, str, str]]) -> list[tuple[str, str, PaymentResult | None]]:
+    """(key, rail, provider) -> the provider's answer for each key, asked of the provider it was sent to."""
+    by_provider: dict[str, list[tuple[str, str]]] = {}
+    for key, rail, provider in rows:
+        by_provider.setdefault(provider, []).append((key, rail))
+
+    async def ask(provider: str, keys: list[tuple[str, str]]) -> list[tuple[str, str, PaymentResult | None]]:
+        connector = connector_of(provider)
+        try:
+            async with connector.session():
+                return [(key, rail, await connector.payment_status(key)) for key, rail in keys]
+        finally:
+            connector.close()
+
+    async def ask_all():
+        answers = await asyncio.gather(*(ask(p, keys) for p, keys in by_provider.items()))
+        return [a for per_provider in answers for a in per_provider]
+
+    return asyncio.run(ask_all())
+
+
+def resolve_unanswered(conn: psycopg.Connection, connector_of, run_id: str) -> dict[str, int]:
     """Ask the provider about every item still 'submitted' after the submit tasks gave up.
 
-    An answer is recorded as if it had come back in time; a key the provider
-    never received parks the item as awaiting_status with the reason: it is
-    never sent again under a new key.
+    `connector_of(conn_id)` builds the connector of the provider each key was sent
+    to (its attempt says which). A final answer is recorded as if it had come back
+    in time; a pending one leaves the item to `poll_pending`; a key the provider
+    never received parks the item as awaiting_status with the reason: it is never
+    sent again under a new key.
     """
     rows = conn.execute(
-        "SELECT a.idempotency_key, a.rail FROM payouts.payout_items i JOIN payouts.attempts a"
-        " ON a.item_id = i.item_id AND a.rail = i.rail WHERE i.run_id = %s AND i.status = 'submitted'",
+        "SELECT a.idempotency_key, a.rail, a.provider FROM payouts.payout_items i JOIN payouts.attempts a"
+        " ON a.item_id = i.item_id AND a.rail = i.rail WHERE i.run_id = %s AND i.status = 'submitted'"
+        " AND a.status <> 'pending'",
         (run_id,),
     ).fetchall()
     if not rows:
-        return {"resolved": 0, "awaiting_status": 0}
-
-    async def ask() -> list[tuple[str, str, PaymentResult | None]]:
-        import httpx
-
-        async with httpx.AsyncClient(verify=ssl_context()) as client:
-            answers = []
-            for key, rail in rows:
-                answers.append((key, rail, await provider.payment_status(client, key)))
-            return answers
-
-    answered = asyncio.run(ask())
-    by_rail: dict[str, list[PaymentResult]] = {}
-    missing: list[str] = []
-    for key, rail, result in answered:
-        if result is None:
-            missing.append(key.split(":")[0])
-        else:
-            by_rail.setdefault(rail, []).append(result)
-    for rail, results in by_rail.items():
-        record_results(conn, rail, results)
+        return {"resolved": 0, "awaiting_status": 0, "pending": 0}
+    answered = _ask_status(connector_of, rows)
+    counts = _record_status_answers(conn, answered)
+    missing = [key.split(":")[0] for key, _, result in answered if result is None]
     if missing:
         with conn.transaction():
             items.move_items(
@@ -537,4 +581,44 @@ def resolve_unanswered(conn: psycopg.Connection, provider: PaymentProvider, run_
                     "The provider has no record of the payment; operations must confirm before it is sent again.",
                 )],
             )
-    return {"resolved": sum(len(v) for v in by_rail.values()), "awaiting_status": len(missing)}
+    return {**counts, "awaiting_status": len(missing)}
+
+
+def _record_status_answers(conn: psycopg.Connection, answered) -> dict[str, int]:
+    by_rail: dict[str, list[PaymentResult]] = {}
+    for _, rail, result in answered:
+        if result is not None:
+            by_rail.setdefault(rail, []).append(result)
+    for rail, results in by_rail.items():
+        record_results(conn, rail, results)
+    every = [r for results in by_rail.values() for r in results]
+    return {"resolved": sum(1 for r in every if r.final), "pending": sum(1 for r in every if r.status == "pending")}
+
+
+def poll_pending(conn: psycopg.Connection, connector_of) -> dict[str, int]:
+    """Ask each provider about the payments it answered `pending` (a file awaiting its status
+    report, a transaction awaiting confirmations); record those that are final now.
+
+    The owner of every pending item: the poll_payments DAG calls this on its schedule.
+    A payment the provider no longer knows is parked as awaiting_status, never resent.
+    """
+    rows = conn.execute(
+        "SELECT a.idempotency_key, a.rail, a.provider FROM payouts.attempts a JOIN payouts.payout_items i"
+        " ON i.item_id = a.item_id AND i.rail = a.rail WHERE a.status = 'pending' AND i.status = 'submitted'"
+        " ORDER BY a.provider, a.idempotency_key").fetchall()
+    if not rows:
+        return {"polled": 0, "resolved": 0, "pending": 0, "awaiting_status": 0}
+    answered = _ask_status(connector_of, rows)
+    counts = _record_status_answers(conn, answered)
+    missing = [key.split(":")[0] for key, _, result in answered if result is None]
+    if missing:
+        with conn.transaction():
+            items.move_items(
+                conn, "SELECT unnest(%(ids)s::text[])", "awaiting_status", {"ids": missing},
+                detail="pending payment unknown to the provider",
+                reasons=[items.reason(
+                    "NO_PROVIDER_ANSWER",
+                    "The provider answered pending and then had no record of the payment; operations must"
+                    " confirm before it is sent again.")])
+    close_batches(conn)  # the batches of what is final now
+    return {"polled": len(rows), **counts, "awaiting_status": len(missing)}

@@ -66,7 +66,7 @@ def chaos_platform(cluster_services, request):
     """
     from payouts import seed
     from payouts.cluster import Cluster, claim_redis_db, create_database, free_port
-    from payouts.providers.sandbox.process import start_sandbox
+    from payouts_sandbox.process import start_sandbox
     from payouts.warehouse import connect, migrate
 
     from chaos_support import LocalPostgres, SandboxBook

@@ -31,7 +31,7 @@ def platform(cluster_services, request):
     """A seeded warehouse, the provider sandbox and a started Cluster; everything ends at teardown."""
     from payouts import seed
     from payouts.cluster import Cluster, claim_redis_db, create_database
-    from payouts.providers.sandbox.process import start_sandbox
+    from payouts_sandbox.process import start_sandbox
     from payouts.warehouse import connect, migrate
 
     # Not under pytest's basetemp: a parallel pytest session prunes old basetemps, and would

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from payouts import states
-from payouts.routing import QUEUES, RAILS
+from payouts.rails import QUEUES, RAILS
 
 PROJECT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 150
@@ -49,7 +49,7 @@ def test_compose_has_the_distributed_shape(compose):
     for name in ("postgres", "redis", "sandbox", "airflow-init", "airflow-apiserver", "airflow-scheduler",
                  "airflow-dag-processor", "airflow-triggerer"):
         assert name in services, f"docker-compose.yaml has no {name} service"
-    assert services["sandbox"]["command"][:3] == ["python", "-m", "payouts.providers.sandbox"]
+    assert services["sandbox"]["command"][:3] == ["python", "-m", "payouts_sandbox"]
     assert "0.0.0.0" in services["sandbox"]["command"]
     init = [c for c in services["postgres"]["configs"] if c["target"].startswith("/docker-entrypoint-initdb.d/")]
     assert init, "postgres needs an init script that creates the metadata and warehouse databases"
@@ -80,7 +80,7 @@ def test_compose_services_share_one_image_and_environment(compose):
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql")
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"]
-    assert env["PAYOUTS_SANDBOX_URL"] == "http://sandbox:8765"
+    assert env["AIRFLOW_CONN_PAYOUTS_SANDBOX"] == "http://sandbox:8765"
     assert env["PAYOUTS_WAREHOUSE_URL"].startswith("postgresql://")
     mounts = " ".join(common["volumes"])
     for folder in ("dags", "plugins", "include"):
@@ -132,13 +132,13 @@ def test_payout_run_puts_each_rail_on_its_worker(platform):
 @pytest.mark.cluster
 def test_statements_settle_the_accepted_items(platform):
     """Two provider days later, fetch_statements and reconcile_statements settle what was accepted."""
-    from payouts.providers.http_client import SandboxProvider
+    from payouts.providers.generic.connector import GenericHttpConnector
 
     if "payout_run_id" not in platform:
         pytest.skip("the payout run did not complete")
     cluster = platform["cluster"]
     step = time.perf_counter()
-    SandboxProvider(platform["sandbox"].url).advance_clock(3)
+    GenericHttpConnector(platform["sandbox"].url).advance_clock(3)
     for dag_id in ("fetch_statements", "reconcile_statements"):
         run_id = cluster.trigger(dag_id, {"trigger": "api"})
         state = cluster.wait_for_run(dag_id, run_id, timeout_s=RUN_TIMEOUT_S)

@@ -88,7 +88,7 @@ def start(tmp: Path, warehouse_url: str, sandbox_url: str, extra_env: dict | Non
         "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
         "GX_ANALYTICS_ENABLED": "False",
         "PAYOUTS_WAREHOUSE_URL": warehouse_url,
-        "PAYOUTS_SANDBOX_URL": sandbox_url,
+        "AIRFLOW_CONN_PAYOUTS_SANDBOX": sandbox_url,
         "PYTHONPATH": os.pathsep.join([str(PROJECT / "plugins"), env.get("PYTHONPATH", "")]),
     })
     env.update(extra_env or {})

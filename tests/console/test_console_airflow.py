@@ -25,7 +25,7 @@ STATE: dict = {}
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from payouts.providers.sandbox.process import start_sandbox
+    from payouts_sandbox.process import start_sandbox
 
     started = time.time()
     url, drop = fresh_database("embedded")

@@ -29,7 +29,7 @@ def test_no_import_errors(dagbag):
 
 
 def test_expected_dags_present(dagbag):
-    assert {"payout_run", "fetch_statements", "reconcile_statements"} <= set(dagbag.dag_ids)
+    assert {"payout_run", "fetch_statements", "reconcile_statements", "poll_payments"} <= set(dagbag.dag_ids)
 
 
 def test_one_dag_per_file_named_after_it(dagbag):
@@ -37,7 +37,7 @@ def test_one_dag_per_file_named_after_it(dagbag):
         assert Path(dag.fileloc).stem == dag_id
 
 
-@pytest.mark.parametrize("dag_id", ["payout_run", "fetch_statements", "reconcile_statements"])
+@pytest.mark.parametrize("dag_id", ["payout_run", "fetch_statements", "reconcile_statements", "poll_payments"])
 def test_owner_tags_retries_docs(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
     assert set(dag.tags) and set(dag.tags) <= ALLOWED_TAGS, dag.tags
@@ -49,7 +49,7 @@ def test_owner_tags_retries_docs(dagbag, dag_id):
 
 
 def test_submit_tasks_one_per_rail_on_its_queue_with_retries(dagbag):
-    from payouts.routing import RAILS
+    from payouts.rails import RAILS
 
     dag = dagbag.dags["payout_run"]
     for rail in RAILS.values():

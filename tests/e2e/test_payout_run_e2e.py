@@ -41,7 +41,8 @@ def two_runs(tmp_path_factory, request):
     env = dict(os.environ, PAYOUTS_WAREHOUSE_URL=url, PAYOUTS_SANDBOX_DIR=str(work / "sandbox"),
                PAYOUTS_STATEMENTS_DIR=str(work / "statements"),
                PYTHONPATH=str(PROJECT / "plugins"))
-    env.pop("PAYOUTS_SANDBOX_URL", None)
+    env.pop("AIRFLOW_CONN_PAYOUTS_SANDBOX", None)
+    env.pop("PAYOUTS_RAIL_PROVIDERS", None)
     runs = []
     for n in (1, 2):
         proc = _payouts(env, "run", "--recipients", str(RECIPIENTS), "--days", "3", "--faults", FAULTS,
@@ -60,7 +61,7 @@ def test_summary_has_the_documented_shape(two_runs):
     assert isinstance(first["reconciliation"]["breaks"], dict)
     assert first["reconciliation"]["matched"] > 0
     assert any(k.startswith("payout_run.") for k in first["timings_s"])
-    assert list((work / "out1" / "statements").iterdir()), "no statement files were written to --out"
+    assert list((work / "out1" / "statements" / "payouts_sandbox").iterdir()), "no statement files were written to --out"
 
 
 def test_every_item_is_at_rest_with_a_reason_when_parked(two_runs):
@@ -127,7 +128,7 @@ def test_no_end_to_end_id_was_executed_twice(two_runs):
     from payouts.statements import parse_statement_file
     import polars as pl
 
-    frames = [parse_statement_file(p).lines for p in sorted((work / "out2" / "statements").iterdir())]
+    frames = [parse_statement_file(p).lines for p in sorted(p for p in (work / "out2" / "statements").rglob("*") if p.is_file())]
     lines = pl.concat(frames)
     debits = lines.filter((pl.col("status") == "booked") & (pl.col("amount_minor") < 0)
                           & pl.col("end_to_end_id").is_not_null())

@@ -49,7 +49,7 @@ sys.exit(main(sys.argv[1:]))
 
 def test_submit_batches_of_different_rails_run_at_the_same_time(airflow_runner, tmp_path):
     from payouts import seed
-    from payouts.providers.sandbox.process import start_sandbox
+    from payouts_sandbox.process import start_sandbox
     from payouts.warehouse import connect
 
     with connect(airflow_runner.warehouse_url, autocommit=True) as conn:

@@ -22,7 +22,7 @@ from payouts import cli
 from payouts import run as payout_run
 from payouts.checks import sanctions
 from payouts.console import intake
-from payouts.providers.sandbox import camt053
+from payouts_sandbox import camt053
 from payouts.reconcile import run as recon
 from tests_support import WAREHOUSES, fresh_database
 

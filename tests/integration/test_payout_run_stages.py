@@ -14,8 +14,9 @@ import psycopg
 import pytest
 
 from payouts import ledger, run as payout_run
-from payouts.providers.http_client import SandboxProvider
-from payouts.providers.sandbox.process import start_sandbox
+from payouts.providers.contract import AmbiguousOutcome, Connector, ProviderUnavailable
+from payouts.providers.generic.connector import GenericHttpConnector
+from payouts_sandbox.process import start_sandbox
 from payouts.submit import record_results, submit_batch
 from tests_support import WAREHOUSES, fresh_database
 
@@ -175,7 +176,7 @@ def test_a_batch_without_its_range_takes_it_from_the_plan(fresh):
 
 def test_a_submission_repeated_after_a_crash_pays_nothing_twice(fresh, sandbox):
     url, tag = fresh
-    provider = SandboxProvider(sandbox.url)
+    provider = GenericHttpConnector(sandbox.url)
     before = provider.executions()["count"]
     with psycopg.connect(url, autocommit=True) as conn:
         run_id, plan = _prepare(conn, tag)
@@ -211,12 +212,12 @@ def test_a_submission_repeated_after_a_crash_pays_nothing_twice(fresh, sandbox):
 
 def test_recording_an_answer_twice_changes_nothing(fresh, sandbox):
     url, tag = fresh
-    provider = SandboxProvider(sandbox.url)
+    provider = GenericHttpConnector(sandbox.url)
     with psycopg.connect(url, autocommit=True) as conn:
         run_id, plan = _prepare(conn, tag)
         submit_batch(conn, provider, plan["ach"][0])
         postings = conn.execute("SELECT count(*) FROM ledger.postings").fetchone()[0]
-        from payouts.providers.base import PaymentResult
+        from payouts.providers.contract import PaymentResult
 
         item = conn.execute("SELECT item_id FROM payouts.payout_items WHERE run_id = %s AND rail = 'ach'",
                             (run_id,)).fetchone()[0]
@@ -266,7 +267,7 @@ def test_verification_of_payee_holds_what_the_bank_does_not_confirm(fresh, tmp_p
 
     url, tag = fresh
     with start_sandbox(tmp_path / "vop-sandbox", faults="vop_nomatch=1.0") as sb:
-        client = SandboxProvider(sb.url)
+        client = GenericHttpConnector(sb.url)
 
         def verify(requests):
             return [r for doc in client.verify_payee_batches(requests) for r in parse_vop_response(doc)]
@@ -291,7 +292,7 @@ def test_verification_of_payee_holds_what_the_bank_does_not_confirm(fresh, tmp_p
 
 def test_a_verification_of_payee_that_fails_decides_nothing(fresh):
     # VoP runs in a thread while the payees are screened: its failure still fails the stage.
-    from payouts.providers.base import ProviderUnavailable
+    from payouts.providers.contract import ProviderUnavailable
 
     url, tag = fresh
     asked = []
@@ -324,7 +325,7 @@ def test_rail_level_rejections_fall_back_once_under_a_new_key(fresh, tmp_path):
 
     url, tag = fresh
     with start_sandbox(tmp_path / "sbx", faults="instant_unreachable=1.0") as sb:
-        provider = SandboxProvider(sb.url)
+        provider = GenericHttpConnector(sb.url)
         with psycopg.connect(url, autocommit=True) as conn:
             run_id, plan = _prepare(conn, tag)
             for b in plan["sepa_instant"] + plan["ach"]:
@@ -355,7 +356,7 @@ def test_rail_level_rejections_fall_back_once_under_a_new_key(fresh, tmp_path):
 def test_account_level_rejections_never_fall_back(fresh, tmp_path):
     url, tag = fresh
     with start_sandbox(tmp_path / "sbx", faults="reject=1.0") as sb:
-        provider = SandboxProvider(sb.url)
+        provider = GenericHttpConnector(sb.url)
         with psycopg.connect(url, autocommit=True) as conn:
             run_id, plan = _prepare(conn, tag)
             submit_batch(conn, provider, plan["sepa_instant"][0])
@@ -372,7 +373,7 @@ def test_kill_switch_cancels_what_is_queued_and_funding_pauses_the_rail(fresh, s
     from payouts.submit import lift_stop, set_stop
 
     url, tag = fresh
-    provider = SandboxProvider(sandbox.url)
+    provider = GenericHttpConnector(sandbox.url)
     with psycopg.connect(url, autocommit=True) as conn:
         run_id, plan = _prepare(conn, tag)
         set_stop(conn, "run", run_id, "kill", "finance stopped the run", "ops@example.com")
@@ -387,7 +388,7 @@ def test_kill_switch_cancels_what_is_queued_and_funding_pauses_the_rail(fresh, s
     monkeypatch.setenv("PAYOUTS_SANDBOX_PREFUND_MAJOR", "100")
     with start_sandbox(tmp_path / "poor", faults=None) as poor:
         with psycopg.connect(url, autocommit=True) as conn:
-            out = submit_batch(conn, SandboxProvider(poor.url), plan["ach"][0])  # 999.99 USD > 100 USD
+            out = submit_batch(conn, GenericHttpConnector(poor.url), plan["ach"][0])  # 999.99 USD > 100 USD
             assert out.paused == 1 and out.sent == 0
             got = _items_of(conn, run_id)
             stop = conn.execute("SELECT kind, reason FROM payouts.stops WHERE scope = 'rail' AND target = 'ach'"
@@ -398,7 +399,7 @@ def test_kill_switch_cancels_what_is_queued_and_funding_pauses_the_rail(fresh, s
 
 def test_a_payout_owed_in_euros_and_paid_in_zloty_is_quoted_converted_and_balanced(fresh, sandbox):
     url, tag = fresh
-    provider = SandboxProvider(sandbox.url)
+    provider = GenericHttpConnector(sandbox.url)
     rid = f"T-PL-{tag}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
@@ -503,8 +504,8 @@ def test_a_row_whose_reference_is_missing_is_reported(fresh):
         run_id = payout_run.open_run(conn, f"dag-run-orphan-{tag}", "test")
         conn.execute("INSERT INTO payouts.payout_items (item_id, run_id, recipient_id, currency, amount_minor, status)"
                      " VALUES (%s, %s, %s, 'XXQ', 100, 'snapshotted')", (f"O{tag}"[:16], run_id, f"ghost-{tag}"))
-        conn.execute("INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status)"
-                     " VALUES (%s, 'swift', %s, 'sending')", (f"gone-{tag}", f"gone-{tag}:swift"))
+        conn.execute("INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, provider)"
+                     " VALUES (%s, 'swift', %s, 'sending', 'payouts_sandbox')", (f"gone-{tag}", f"gone-{tag}:swift"))
         found = conn.execute("SELECT source, reference, missing_key FROM payouts.orphan_references"
                              " ORDER BY 1, 2").fetchall()
         conn.rollback()
@@ -526,7 +527,7 @@ def test_a_batch_follows_its_work_through_a_fallback(fresh, tmp_path):
 
     url, tag = fresh
     with start_sandbox(tmp_path / "sbx", faults="instant_unreachable=1.0") as sb:
-        provider = SandboxProvider(sb.url)
+        provider = GenericHttpConnector(sb.url)
         with psycopg.connect(url, autocommit=True) as conn:
             run_id, plan = _prepare(conn, tag)
             planned = _batches_of(conn, run_id)
@@ -552,20 +553,29 @@ def test_a_batch_follows_its_work_through_a_fallback(fresh, tmp_path):
     assert summary["batches"] == {"done": len(after)}
 
 
-class _Unreachable:
+class _Unreachable(Connector):
     """A provider that never received anything: every send fails before it leaves."""
 
-    async def submit_batch(self, client, rail, payments):
-        from payouts.providers.base import ProviderUnavailable
+    kind = "unreachable"
 
+    def __init__(self):
+        super().__init__("unreachable_provider")
+
+    @classmethod
+    def from_connection(cls, conn_id, connection, rails=()):
+        return cls()
+
+    async def submit(self, rail, payments):
         raise ProviderUnavailable([p.idempotency_key for p in payments], "connection refused")
 
-    async def payment_status(self, client, idempotency_key):
+    async def payment_status(self, idempotency_key, reference=None):
         return None
+
+    def health(self):
+        return {"status": "unreachable"}
 
 
 def test_a_batch_without_answers_is_sent_then_failed_and_a_stopped_one_says_why(fresh, sandbox):
-    from payouts.providers.base import AmbiguousOutcome
     from payouts.submit import resolve_unanswered, set_stop
 
     url, tag = fresh
@@ -576,9 +586,10 @@ def test_a_batch_without_answers_is_sent_then_failed_and_a_stopped_one_says_why(
         assert _batches_of(conn, run_id)[("sepa_instant", 0)] == (
             "sent", 0, 0, 2, "2 payments without a final answer yet")
         set_stop(conn, "rail", "ach", "kill", "finance stopped ACH", "ops@example.com")
-        assert submit_batch(conn, SandboxProvider(sandbox.url), plan["ach"][0]).cancelled == 1
-        submit_batch(conn, SandboxProvider(sandbox.url), plan["crypto"][0])
-        assert resolve_unanswered(conn, _Unreachable(), run_id) == {"resolved": 0, "awaiting_status": 2}
+        assert submit_batch(conn, GenericHttpConnector(sandbox.url), plan["ach"][0]).cancelled == 1
+        submit_batch(conn, GenericHttpConnector(sandbox.url), plan["crypto"][0])
+        assert resolve_unanswered(conn, lambda conn_id: _Unreachable(), run_id) == {
+            "resolved": 0, "pending": 0, "awaiting_status": 2}
         payout_run.finish(conn, run_id)  # faster_payments was never sent: its task did not run
         got = _batches_of(conn, run_id)
         summary = conn.execute("SELECT summary FROM payouts.runs WHERE run_id = %s", (run_id,)).fetchone()[0]

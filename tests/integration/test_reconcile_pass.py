@@ -85,8 +85,8 @@ def test_an_accepted_item_is_missing_only_after_enough_statement_days(own_wareho
         for item, day in (("R900001-00000001", "2026-03-02"), ("R900001-00000002", "2026-03-04")):
             conn.execute("INSERT INTO payouts.payout_items (item_id, run_id, recipient_id, currency, amount_minor,"
                          " status, rail) VALUES (%s, 'R900001', 'C1', 'EUR', 100, 'accepted', 'sepa_credit')", (item,))
-            conn.execute("INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, answered_at)"
-                         " VALUES (%s, 'sepa_credit', %s, 'accepted', %s)", (item, item + ":sepa_credit", day))
+            conn.execute("INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, answered_at, provider)"
+                         " VALUES (%s, 'sepa_credit', %s, 'accepted', %s, 'payouts_sandbox')", (item, item + ":sepa_credit", day))
         file_id = conn.execute(
             "INSERT INTO recon.statement_files (provider, name, format, sha256, size_bytes, path)"
             " VALUES ('p', 'f', 'camt.053', 'x', 1, 'f') RETURNING file_id").fetchone()[0]
@@ -121,9 +121,9 @@ def test_an_accepted_item_is_missing_only_after_enough_statement_days(own_wareho
         conn.execute("INSERT INTO payouts.payout_items (item_id, run_id, recipient_id, currency, amount_minor,"
                      " status, rail) VALUES ('R900002-00000001', 'R900002', 'C1', 'EUR', 100, 'accepted',"
                      " 'sepa_credit')")
-        conn.execute("INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, answered_at)"
+        conn.execute("INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, answered_at, provider)"
                      " VALUES ('R900002-00000001', 'sepa_credit', 'R900002-00000001:sepa_credit', 'accepted',"
-                     " '2026-03-02')")
+                     " '2026-03-02', 'payouts_sandbox')")
         assert recon.flag_missing(conn, after_days=2) == 0 and "R900002-00000001" not in missing()
         conn.execute("UPDATE payouts.runs SET created_at = now() WHERE run_id = 'R900002'")
         assert recon.flag_missing(conn, after_days=2) == 1 and "R900002-00000001" in missing()

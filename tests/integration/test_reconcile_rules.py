@@ -61,8 +61,8 @@ def db(request):
                 " rail, batch_no) VALUES (%s, %s, %s, %s, %s, 'accepted', %s, %s)",
                 (item_id, RUN, rid, ccy, amount, rail, batch_no))
             conn.execute(
-                "INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, answered_at)"
-                " VALUES (%s, %s, %s, 'accepted', %s)", (item_id, rail, f"k-{item_id}", DAY - dt.timedelta(days=1)))
+                "INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, answered_at, provider)"
+                " VALUES (%s, %s, %s, 'accepted', %s, 'payouts_sandbox')", (item_id, rail, f"k-{item_id}", DAY - dt.timedelta(days=1)))
         conn.execute("INSERT INTO payouts.fx_quotes (item_id, from_currency, to_currency, rate)"
                      " VALUES (%s, 'GBP', 'EUR', 1.17)", (f"{RUN}-FX1",))
         file_id = conn.execute(

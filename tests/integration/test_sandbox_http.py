@@ -18,9 +18,9 @@ import httpx
 import pytest
 from lxml import etree
 
-from payouts.providers.base import AmbiguousOutcome, Creditor, Payment
-from payouts.providers.http_client import SandboxProvider, payment_to_wire
-from payouts.providers.sandbox.process import start_sandbox
+from payouts.providers.contract import AmbiguousOutcome, Creditor, Payment
+from payouts.providers.generic.connector import GenericHttpConnector, payment_to_wire
+from payouts_sandbox.process import start_sandbox
 
 XSD = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "xsd" / "camt.053.001.08.xsd"
 NS = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"}
@@ -41,10 +41,12 @@ def usdc(n: int, amount_minor: int) -> Payment:
                                                       wallet_address="0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"))
 
 
-def run(coro_fn, provider: SandboxProvider, concurrency: int = 8):
+def run(coro_fn, provider: GenericHttpConnector, concurrency: int = 8):
+    """`coro_fn()` inside the connector's payment session (its own pool, `concurrency` wide)."""
     async def go():
-        async with provider.async_client(concurrency) as client:
-            return await coro_fn(client)
+        provider.max_connections = concurrency
+        async with provider.session():
+            return await coro_fn()
 
     return asyncio.run(go())
 
@@ -62,8 +64,8 @@ def sandbox(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def provider(sandbox) -> SandboxProvider:
-    return SandboxProvider(sandbox.url, timeout=10, backoff_initial_s=0.01, backoff_max_s=0.2)
+def provider(sandbox) -> GenericHttpConnector:
+    return GenericHttpConnector(sandbox.url, timeout=10, backoff_initial_s=0.01, backoff_max_s=0.2)
 
 
 def test_health(provider):
@@ -73,9 +75,9 @@ def test_health(provider):
 def test_a_clock_that_runs_by_itself_closes_days_and_writes_statements(tmp_path):
     """--day-seconds: days pass without anyone moving the clock, and each close books what was paid."""
     with start_sandbox(tmp_path / "clocked", start_date=START, day_seconds=1.0) as process:
-        provider = SandboxProvider(process.url, timeout=10)
+        provider = GenericHttpConnector(process.url, timeout=10)
         started = time.monotonic()
-        (result,) = run(lambda c: provider.submit_batch(c, "sepa_instant", [sepa(1, prefix="D")]), provider)
+        (result,) = run(lambda: provider.submit("sepa_instant", [sepa(1, prefix="D")]), provider)
         assert result.accepted
         health = provider.health()
         assert health["day_seconds"] == 1.0
@@ -90,7 +92,7 @@ def test_a_clock_that_runs_by_itself_closes_days_and_writes_statements(tmp_path)
 
 
 def test_a_clock_without_a_positive_period_is_refused(tmp_path):
-    from payouts.providers.sandbox.app import create_app
+    from payouts_sandbox.app import create_app
 
     with pytest.raises(ValueError, match="day_seconds"):
         create_app(tmp_path / "s", day_seconds=0)
@@ -99,25 +101,25 @@ def test_a_clock_without_a_positive_period_is_refused(tmp_path):
 def test_idempotent_replay_returns_the_same_result_and_executes_once(provider):
     before = provider.executions()["count"]
     payments = [sepa(i, prefix="A") for i in range(50)]
-    first = run(lambda c: provider.submit_batch(c, "sepa_instant", payments), provider)
-    second = run(lambda c: provider.submit_batch(c, "sepa_instant", payments), provider)
+    first = run(lambda: provider.submit("sepa_instant", payments), provider)
+    second = run(lambda: provider.submit("sepa_instant", payments), provider)
     assert first == second and all(r.accepted for r in first)
     assert provider.executions() == {"count": before + 50, "by_end_to_end_id_duplicates": 0}
 
 
 def test_conflicting_body_is_a_conflict(provider):
-    run(lambda c: provider.submit_batch(c, "sepa_instant", [sepa(1, prefix="B")]), provider)
+    run(lambda: provider.submit("sepa_instant", [sepa(1, prefix="B")]), provider)
     changed = sepa(1, prefix="B", amount_minor=1001)
-    (result,) = run(lambda c: provider.submit_batch(c, "sepa_instant", [changed]), provider)
+    (result,) = run(lambda: provider.submit("sepa_instant", [changed]), provider)
     assert result.status == "conflict" and result.reason_code == "IDEMPOTENCY_CONFLICT"
-    status = run(lambda c: provider.payment_status(c, "B0000001"), provider)
+    status = run(lambda: provider.payment_status("B0000001"), provider)
     assert status.status == "accepted"
 
 
 def test_status_query(provider):
-    (result,) = run(lambda c: provider.submit_batch(c, "swift", [sepa(1, prefix="S", currency="USD")]), provider)
-    assert run(lambda c: provider.payment_status(c, "S0000001"), provider) == result
-    assert run(lambda c: provider.payment_status(c, "never-sent"), provider) is None
+    (result,) = run(lambda: provider.submit("swift", [sepa(1, prefix="S", currency="USD")]), provider)
+    assert run(lambda: provider.payment_status("S0000001"), provider) == result
+    assert run(lambda: provider.payment_status("never-sent"), provider) is None
 
 
 def test_float_amount_is_rejected_with_422(sandbox, provider):
@@ -125,14 +127,14 @@ def test_float_amount_is_rejected_with_422(sandbox, provider):
     wire["amount"] = 10.0
     response = httpx.post(f"{sandbox.url}/v1/payments/batch", json={"rail": "sepa_instant", "payments": [wire]})
     assert response.status_code == 422 and "decimal string" in response.text
-    assert run(lambda c: provider.payment_status(c, "F0000001"), provider) is None
+    assert run(lambda: provider.payment_status("F0000001"), provider) is None
 
 
 def test_day_close_statements(provider, schema, tmp_path):
     day = provider.health()["business_date"]
-    run(lambda c: provider.submit_batch(c, "sepa_credit", [sepa(i, prefix="D", amount_minor=100 + i) for i in range(30)]), provider)
-    run(lambda c: provider.submit_batch(c, "sepa_credit", [sepa(i, prefix="E", amount_minor=7) for i in range(3)]), provider)
-    run(lambda c: provider.submit_batch(c, "crypto", [usdc(1, 1_500_000), usdc(2, 3)]), provider)
+    run(lambda: provider.submit("sepa_credit", [sepa(i, prefix="D", amount_minor=100 + i) for i in range(30)]), provider)
+    run(lambda: provider.submit("sepa_credit", [sepa(i, prefix="E", amount_minor=7) for i in range(3)]), provider)
+    run(lambda: provider.submit("crypto", [usdc(1, 1_500_000), usdc(2, 3)]), provider)
     advanced = provider.advance_clock(1)
     assert advanced["business_date"] > day
     infos = {(s.rail, s.currency): s for s in advanced["statements"]}
@@ -167,7 +169,7 @@ def test_day_close_statements(provider, schema, tmp_path):
 
 def test_returns_appear_later_as_credits_with_reason(provider, schema, tmp_path):
     payments = [sepa(i, prefix="R") for i in range(40)]
-    run(lambda c: provider.submit_batch(c, "sepa_instant", payments), provider)
+    run(lambda: provider.submit("sepa_instant", payments), provider)
     booked_on = provider.health()["business_date"]
     last = provider.list_statements()[-1].name
     provider.advance_clock(4)
@@ -189,12 +191,12 @@ def test_returns_appear_later_as_credits_with_reason(provider, schema, tmp_path)
 def test_transient_faults_and_lost_responses_end_with_each_key_executed_once(tmp_path):
     with start_sandbox(tmp_path, latency_ms=2, faults="transient=0.3,lost_response=0.2", seed=3,
                        start_date=START) as process:
-        provider = SandboxProvider(process.url, timeout=10, max_attempts=10,
+        provider = GenericHttpConnector(process.url, timeout=10, max_attempts=10,
                                    backoff_initial_s=0.005, backoff_max_s=0.05)
         batches = [[sepa(b * 100 + i, prefix="T") for i in range(100)] for b in range(20)]
 
-        async def submit_all(client):
-            return await asyncio.gather(*(provider.submit_batch(client, "sepa_instant", b) for b in batches))
+        async def submit_all():
+            return await asyncio.gather(*(provider.submit("sepa_instant", b) for b in batches))
 
         results = run(submit_all, provider)
         assert all(r.accepted for batch in results for r in batch)
@@ -203,15 +205,15 @@ def test_transient_faults_and_lost_responses_end_with_each_key_executed_once(tmp
 
 def test_ambiguous_timeout_is_resolved_by_status_query(tmp_path):
     with start_sandbox(tmp_path, latency_ms=400, start_date=START) as process:
-        impatient = SandboxProvider(process.url, timeout=0.15, max_attempts=3,
+        impatient = GenericHttpConnector(process.url, timeout=0.15, max_attempts=3,
                                     backoff_initial_s=0.01, backoff_max_s=0.02)
         payments = [sepa(i, prefix="X") for i in range(5)]
         with pytest.raises(AmbiguousOutcome) as raised:
-            run(lambda c: impatient.submit_batch(c, "sepa_instant", payments), impatient)
+            run(lambda: impatient.submit("sepa_instant", payments), impatient)
         assert raised.value.idempotency_keys == [p.idempotency_key for p in payments]
-        patient = SandboxProvider(process.url, timeout=5)
+        patient = GenericHttpConnector(process.url, timeout=5)
         deadline = time.monotonic() + 5
-        while (status := run(lambda c: patient.payment_status(c, "X0000004"), patient)) is None:
+        while (status := run(lambda: patient.payment_status("X0000004"), patient)) is None:
             assert time.monotonic() < deadline
             time.sleep(0.1)
         assert status.accepted
@@ -222,11 +224,11 @@ def test_ambiguous_timeout_is_resolved_by_status_query(tmp_path):
 def test_restart_keeps_idempotency_and_business_date(tmp_path):
     payments = [sepa(i, prefix="P") for i in range(10)]
     with start_sandbox(tmp_path, start_date=START) as first:
-        provider = SandboxProvider(first.url, timeout=5)
-        before = run(lambda c: provider.submit_batch(c, "sepa_instant", payments), provider)
+        provider = GenericHttpConnector(first.url, timeout=5)
+        before = run(lambda: provider.submit("sepa_instant", payments), provider)
         date = provider.advance_clock(2)["business_date"]
     with start_sandbox(tmp_path) as second:
-        provider = SandboxProvider(second.url, timeout=5)
+        provider = GenericHttpConnector(second.url, timeout=5)
         assert provider.health()["business_date"] == date
-        assert run(lambda c: provider.submit_batch(c, "sepa_instant", payments), provider) == before
+        assert run(lambda: provider.submit("sepa_instant", payments), provider) == before
         assert provider.executions()["count"] == 10

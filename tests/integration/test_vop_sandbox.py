@@ -8,11 +8,11 @@ import httpx
 import pytest
 
 from payouts.checks.vop import parse_vop_response, vop_decisions
-from payouts.providers.base import ProviderRequestRejected
-from payouts.providers.http_client import SandboxProvider
-from payouts.providers.sandbox.faults import Faults
-from payouts.providers.sandbox.process import start_sandbox
-from payouts.providers.sandbox.vop import close_variant
+from payouts.providers.contract import ProviderRequestRejected
+from payouts.providers.generic.connector import GenericHttpConnector
+from payouts_sandbox.faults import Faults
+from payouts_sandbox.process import start_sandbox
+from payouts_sandbox.vop import close_variant
 
 FAULTS = "vop_close=0.3,vop_nomatch=0.2,transient=0.3"
 SEED = 5
@@ -33,8 +33,8 @@ def sandbox(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def provider(sandbox) -> SandboxProvider:
-    return SandboxProvider(sandbox.url, timeout=10, backoff_initial_s=0.01, backoff_max_s=0.1,
+def provider(sandbox) -> GenericHttpConnector:
+    return GenericHttpConnector(sandbox.url, timeout=10, backoff_initial_s=0.01, backoff_max_s=0.1,
                            max_attempts=10)
 
 
@@ -101,7 +101,7 @@ def test_invalid_requests_are_refused_not_retried(provider):
 
 def test_decisions_end_to_end_without_faults(tmp_path):
     with start_sandbox(tmp_path, seed=1) as clean:
-        provider = SandboxProvider(clean.url, timeout=10)
+        provider = GenericHttpConnector(clean.url, timeout=10)
         requests = [*requests_for(10), ("CH-1", "CH9300762011623852957", "Hans Muster")]
         results = parse_vop_response(provider.verify_payees(requests))
     decisions = vop_decisions(results)

@@ -170,7 +170,7 @@ def test_without_install_nothing_is_masked():
 
 
 def test_provider_rejection_message_masks_the_echoed_request():
-    from payouts.providers.base import ProviderRequestRejected
+    from payouts.providers.contract import ProviderRequestRejected
 
     detail = [{"loc": ["body", "payments", 0, "creditor", "iban"], "msg": "too long",
                "input": {"iban": IBAN, "wallet_address": EVM}}]

@@ -18,14 +18,12 @@ import polars as pl
 
 from payouts.checks.reasons import reason_expr
 from payouts.money import EXPONENTS, to_minor
+from payouts.rails import RAILS
 
 MAX_MINOR_DIGITS = 18   # minor units stay below 10**18, inside a PostgreSQL bigint
 
-# Per-rail, per-currency caps (scheme maxima as configuration defaults; override per deployment).
-DEFAULT_RAIL_CAPS: dict[str, dict[str, str]] = {
-    "faster_payments": {"GBP": "1000000"},   # UK FPS scheme limit per payment
-    "ach": {"USD": "1000000"},               # Nacha same-day ACH limit per payment
-}
+# Per-rail, per-currency caps (scheme maxima as configuration defaults, in payouts.rails).
+DEFAULT_RAIL_CAPS: dict[str, dict[str, str]] = {r.name: dict(r.caps) for r in RAILS.values() if r.caps}
 
 _AMOUNT_RE = r"^([+-]?)([0-9]*)(?:\.([0-9]*))?$"
 _DECIMAL_COMMA_RE = r"^[+-]?[0-9]*,([0-9]{1,2}|[0-9]{4,})$"

@@ -1,6 +1,8 @@
-"""Payment providers: the interface every provider client implements, and the
-httpx client for the provider sandbox (sandbox/ is the simulated service).
+"""Payment providers: the connector contract (`contract`), the registry of connector
+kinds and providers as Airflow connections (`registry`), and one folder per kind
+(`generic/`: the provider API over HTTP).
 
-Import the concrete pieces from their modules (`payouts.providers.base`,
-`payouts.providers.http_client`); this package imports nothing heavy itself.
+Import the pieces from their modules; this package imports nothing heavy itself.
+The provider sandbox is a package of its own (`payouts_sandbox`) that the
+runtime never imports.
 """

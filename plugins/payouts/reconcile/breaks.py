@@ -166,8 +166,9 @@ def confirm_suggestion(conn: psycopg.Connection, suggestion_id: int, who: str) -
                              f" already (rule {taken[0]})")
         if item_status != "accepted":
             raise BreakError(f"suggestion {suggestion_id}: item {item_id} is {item_status}, not accepted")
-        conn.execute("INSERT INTO recon.matches (line_id, item_id, rule) VALUES (%s, %s, %s)",
-                     (line_id, item_id, CONFIRMED_SUGGESTION_RULE))
+        conn.execute("INSERT INTO recon.matches (line_id, item_id, rule, provider)"
+                     " SELECT %s, %s, %s, provider FROM recon.statement_lines WHERE line_id = %s",
+                     (line_id, item_id, CONFIRMED_SUGGESTION_RULE, line_id))
         ledger.post_transfers(conn, "settle", "SELECT %(item)s::varchar", {"item": item_id})
         items.move_items(conn, "SELECT %(item)s::varchar", "settled", {"item": item_id},
                          detail=f"suggestion {suggestion_id} confirmed by {who}")

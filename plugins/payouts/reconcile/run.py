@@ -19,7 +19,8 @@ from payouts import items, ledger, settings
 from payouts.reconcile.match import match_lines
 from payouts.warehouse import copy_in, copy_out
 
-PROVIDER = "sandbox"
+# The provider a file is attributed to when the caller names none.
+PROVIDER = settings.SANDBOX_CONN_ID
 
 
 def open_pass(conn: psycopg.Connection, trigger: str) -> int:
@@ -36,30 +37,41 @@ def record_timing(conn: psycopg.Connection, pass_id: int, stage: str, seconds: f
     )
 
 
-def fetch_statements(conn: psycopg.Connection, provider, provider_name: str = PROVIDER) -> list[str]:
-    """Download every statement the provider offers that the warehouse does not hold yet.
+def statement_cursor(conn: psycopg.Connection, provider_name: str) -> str | None:
+    row = conn.execute("SELECT cursor FROM recon.statement_cursors WHERE provider = %s",
+                       (provider_name,)).fetchone()
+    return row[0] if row else None
 
-    Returns the local paths of the new files (not yet loaded).
+
+def fetch_statements(conn: psycopg.Connection, connector, provider_name: str = PROVIDER) -> list[str]:
+    """Fetch the statements a provider has since the cursor the warehouse keeps for it.
+
+    The files land in the provider's folder first; the new cursor is stored only
+    after they are all there, so a failure part-way fetches them again (a file
+    already held is known by its hash when loaded). Returns the new files' paths.
     """
-    known = {name for (name,) in conn.execute(
-        "SELECT name FROM recon.statement_files WHERE provider = %s", (provider_name,)
-    ).fetchall()}
     target = settings.statements_dir() / provider_name
     target.mkdir(parents=True, exist_ok=True)
-    fetched = []
-    for info in provider.list_statements():
-        if info.name in known:
-            continue
-        path = target / info.name
-        provider.download_statement(info.name, path)
-        fetched.append(str(path))
-    return fetched
+    cursor = statement_cursor(conn, provider_name)
+    page = connector.fetch_statements(cursor, target)
+    if page.cursor != cursor:
+        conn.execute(
+            "INSERT INTO recon.statement_cursors (provider, cursor) VALUES (%s, %s)"
+            " ON CONFLICT (provider) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()",
+            (provider_name, page.cursor))
+    return [str(p) for p in page.files]
 
 
 def pending_files(provider_name: str = PROVIDER, folder: Path | None = None) -> list[str]:
     """Statement files on disk, oldest first (loading skips the ones already loaded)."""
     folder = folder or settings.statements_dir() / provider_name
     return sorted(str(p) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def provider_folders() -> list[str]:
+    """The providers whose statement files are kept (one folder each under the statements folder)."""
+    root = settings.statements_dir()
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
 
 
 def load_file(conn: psycopg.Connection, path: str, provider_name: str = PROVIDER) -> dict:
@@ -245,7 +257,8 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
         lines = copy_out(
             conn,
             "SELECT l.line_id, l.end_to_end_id, l.amount_minor, l.currency, l.return_reason, l.status,"
-            " l.charges, l.counterparty_name, l.booking_date, l.value_date, l.entry_ref, l.remittance_info"
+            " l.charges, l.counterparty_name, l.booking_date, l.value_date, l.entry_ref, l.remittance_info,"
+            " l.provider"
             f" FROM {_OPEN_LINES}",
             schema={"line_id": pl.Int64, "amount_minor": pl.Int64, "booking_date": pl.Date, "value_date": pl.Date},
         )
@@ -282,10 +295,14 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
             schema={"fee_minor": pl.Int64},
         )
         result = match_lines(lines, candidates, quotes if quotes.height else None)
+        # A match carries the provider of its statement line.
+        line_provider = lines.select("line_id", "provider")
 
-        conn.execute("CREATE TEMP TABLE _matches (line_id bigint, item_id text, rule text) ON COMMIT DROP")
-        copy_in(conn, "_matches", result.matches)
-        conn.execute("INSERT INTO recon.matches (line_id, item_id, rule) SELECT line_id, item_id, rule FROM _matches"
+        conn.execute("CREATE TEMP TABLE _matches (line_id bigint, item_id text, rule text, provider text)"
+                     " ON COMMIT DROP")
+        copy_in(conn, "_matches", result.matches.join(line_provider, on="line_id", how="left"))
+        conn.execute("INSERT INTO recon.matches (line_id, item_id, rule, provider)"
+                     " SELECT line_id, item_id, rule, provider FROM _matches"
                      " ON CONFLICT (line_id, item_id) DO NOTHING")
         ledger.post_transfers(conn, "settle", "SELECT item_id FROM _matches")
         items.move_items(conn, "SELECT item_id FROM _matches", "settled", detail="debit seen on statement")
@@ -297,7 +314,9 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
         conn.execute("CREATE TEMP TABLE _returns (line_id bigint, item_id text, rule text, return_reason text)"
                      " ON COMMIT DROP")
         copy_in(conn, "_returns", result.returns, ["line_id", "item_id", "rule", "return_reason"])
-        conn.execute("INSERT INTO recon.matches (line_id, item_id, rule) SELECT line_id, item_id, rule FROM _returns"
+        conn.execute("INSERT INTO recon.matches (line_id, item_id, rule, provider)"
+                     " SELECT r.line_id, r.item_id, r.rule, l.provider FROM _returns r"
+                     " JOIN recon.statement_lines l USING (line_id)"
                      " ON CONFLICT (line_id, item_id) DO NOTHING")
         ledger.post_transfers(conn, "return", "SELECT r.item_id FROM _returns r JOIN payouts.payout_items i"
                                               " USING (item_id) WHERE i.status = 'settled'")
@@ -392,11 +411,12 @@ def run_reconciliation_summary(conn: psycopg.Connection, run_id: str) -> dict:
     return {"matched": int(matched), "breaks": {k: int(v) for k, v in breaks.items()}}
 
 
-def copy_statements(dest: Path, provider_name: str = PROVIDER) -> int:
-    """Copy every statement file held for the provider into `dest` (for `payouts run --out`)."""
-    dest.mkdir(parents=True, exist_ok=True)
+def copy_statements(dest: Path) -> int:
+    """Copy every statement file held into `dest/<provider>/` (for `payouts run --out`)."""
     n = 0
-    for path in pending_files(provider_name):
-        shutil.copy2(path, dest / Path(path).name)
-        n += 1
+    for provider_name in provider_folders():
+        (dest / provider_name).mkdir(parents=True, exist_ok=True)
+        for path in pending_files(provider_name):
+            shutil.copy2(path, dest / provider_name / Path(path).name)
+            n += 1
     return n

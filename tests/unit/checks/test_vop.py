@@ -10,8 +10,8 @@ from lxml import etree
 from payouts.checks.vop import (
     VopPolicy, VopResponseError, VopResult, parse_vop_response, read_vop_report, vop_decisions,
 )
-from payouts.providers.sandbox.faults import FaultSpecError, Faults, parse_faults
-from payouts.providers.sandbox.vop import answer, close_variant, write_vop_report
+from payouts_sandbox.faults import FaultSpecError, Faults, parse_faults
+from payouts_sandbox.vop import answer, close_variant, write_vop_report
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 PAIN = SHARED / "pain"

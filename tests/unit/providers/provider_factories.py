@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from payouts.providers.base import Creditor, Payment
+from payouts.providers.contract import Creditor, Payment
 
 START = dt.date(2025, 1, 6)  # a Monday
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from payouts.providers.sandbox.faults import Faults, FaultSpecError, parse_faults
+from payouts_sandbox.faults import Faults, FaultSpecError, parse_faults
 
 
 def test_parse_valid_spec():

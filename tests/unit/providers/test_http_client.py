@@ -8,10 +8,10 @@ import json
 import httpx
 import pytest
 
-from payouts.providers.base import (
-    AmbiguousOutcome, PaymentProvider, ProviderRequestRejected, ProviderUnavailable,
+from payouts.providers.contract import (
+    AmbiguousOutcome, Connector, ProviderRequestRejected, ProviderUnavailable,
 )
-from payouts.providers.http_client import SandboxProvider, parse_retry_after
+from payouts.providers.generic.connector import GenericHttpConnector, parse_retry_after
 
 from provider_factories import sepa_payment
 
@@ -38,23 +38,29 @@ def scripted(*steps):
     return httpx.MockTransport(handler), seen
 
 
-def provider() -> SandboxProvider:
-    return SandboxProvider("http://sandbox", timeout=2, max_attempts=4,
-                           backoff_initial_s=0.001, backoff_max_s=0.01)
+def provider(transport=None) -> GenericHttpConnector:
+    return GenericHttpConnector("http://sandbox", timeout=2, max_attempts=4,
+                                backoff_initial_s=0.001, backoff_max_s=0.01, transport=transport)
 
 
 def submit(transport, payments, prov=None):
-    prov = prov or provider()
+    prov = prov or provider(transport)
+    prov._transport = transport
 
     async def go():
-        async with httpx.AsyncClient(transport=transport) as client:
-            return await prov.submit_batch(client, "sepa_instant", payments)
+        async with prov.session():
+            return await prov.submit("sepa_instant", payments)
 
     return asyncio.run(go())
 
 
-def test_implements_the_interface():
-    assert isinstance(provider(), PaymentProvider)
+def test_implements_the_contract():
+    from payouts.providers.registry import kind_class
+
+    assert isinstance(provider(), Connector)
+    assert kind_class("generic") is GenericHttpConnector
+    assert GenericHttpConnector.capabilities == {"payment_status", "statements", "balances", "fx_quote",
+                                                 "verify_payees"}
 
 
 def test_wire_amounts_are_decimal_strings():
@@ -127,8 +133,8 @@ def test_payment_status_404_is_none_and_5xx_is_retried():
     transport, seen = scripted(httpx.Response(500), httpx.Response(404, json={"detail": "unknown idempotency key"}))
 
     async def go():
-        async with httpx.AsyncClient(transport=transport) as client:
-            return await provider().payment_status(client, "K/1 x")
+        async with (prov := provider(transport)).session():
+            return await prov.payment_status("K/1 x")
 
     assert asyncio.run(go()) is None
     assert len(seen) == 2

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from lxml import etree
 
-from payouts.providers.http_client import SandboxProvider, payment_to_wire
-from payouts.providers.sandbox.app import create_app
+from payouts.providers.generic.connector import GenericHttpConnector, payment_to_wire
+from payouts_sandbox.app import create_app
 
 from provider_factories import START, crypto_payment, sepa_payment
 
@@ -259,14 +259,13 @@ def test_weekend_is_skipped_and_state_survives_restart(tmp_path):
 
 
 def test_client_against_in_process_app(sandbox):
-    provider = SandboxProvider("http://sandbox")
+    provider = GenericHttpConnector("http://sandbox", transport=httpx.ASGITransport(app=sandbox.app))
 
     async def go():
-        transport = httpx.ASGITransport(app=sandbox.app)
-        async with httpx.AsyncClient(transport=transport) as client:
-            results = await provider.submit_batch(client, "sepa_instant", [sepa_payment(1)])
-            status = await provider.payment_status(client, "K000001")
-            missing = await provider.payment_status(client, "nope")
+        async with provider.session():
+            results = await provider.submit("sepa_instant", [sepa_payment(1)])
+            status = await provider.payment_status("K000001")
+            missing = await provider.payment_status("nope")
             return results, status, missing
 
     results, status, missing = asyncio.run(go())
@@ -274,14 +273,13 @@ def test_client_against_in_process_app(sandbox):
 
 
 def test_status_of_keys_with_slashes_and_spaces(sandbox):
-    provider = SandboxProvider("http://sandbox")
+    provider = GenericHttpConnector("http://sandbox", transport=httpx.ASGITransport(app=sandbox.app))
     payment = sepa_payment(1, idempotency_key="R1/item 7:sepa")
 
     async def go():
-        transport = httpx.ASGITransport(app=sandbox.app)
-        async with httpx.AsyncClient(transport=transport) as client:
-            (result,) = await provider.submit_batch(client, "sepa_instant", [payment])
-            return result, await provider.payment_status(client, payment.idempotency_key)
+        async with provider.session():
+            (result,) = await provider.submit("sepa_instant", [payment])
+            return result, await provider.payment_status(payment.idempotency_key)
 
     result, status = asyncio.run(go())
     assert status == result and status.idempotency_key == "R1/item 7:sepa"

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from payouts.providers.sandbox import camt053, crypto_export
+from payouts_sandbox import camt053, crypto_export
 
 NS = {"c": camt053.NAMESPACE}
 

@@ -1,7 +1,10 @@
 """Start and stop a sandbox in a subprocess (tests, benchmarks, local runs).
 
     with start_sandbox(tmp_path, latency_ms=5, faults="transient=0.2", seed=7) as sandbox:
-        SandboxProvider(sandbox.url).health()
+        GenericHttpConnector(sandbox.url).health()
+
+The sandbox is tooling: `payouts run`, `make airflow`, tests and benchmarks start
+it; the runtime reaches it only through a provider connection.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from pathlib import Path
 import httpx
 
 from payouts import settings
+
+# The folder that holds this package (it is not under plugins/).
+SANDBOX_DIR = Path(__file__).resolve().parent.parent
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -76,11 +82,11 @@ def start_sandbox(
     ready_timeout: float = 30.0,
     day_seconds: float | None = None,
 ) -> SandboxProcess:
-    """Run `python -m payouts.providers.sandbox` and wait until /v1/health answers."""
+    """Run `python -m payouts_sandbox` and wait until /v1/health answers."""
     state = Path(state_dir or settings.sandbox_state_dir())
     state.mkdir(parents=True, exist_ok=True)
     port = port or free_port(host)
-    cmd = [sys.executable, "-m", "payouts.providers.sandbox", "--host", host,
+    cmd = [sys.executable, "-m", "payouts_sandbox", "--host", host,
            "--port", str(port), "--state-dir", str(state), "--latency-ms", str(latency_ms),
            "--seed", str(seed)]
     if faults:
@@ -91,7 +97,7 @@ def start_sandbox(
         cmd += ["--day-seconds", str(day_seconds)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(settings.PLUGINS_DIR), env.get("PYTHONPATH")) if p
+        p for p in (str(settings.PLUGINS_DIR), str(SANDBOX_DIR), env.get("PYTHONPATH")) if p
     )
     log_path = state / "sandbox.log"
     with open(log_path, "ab") as log:

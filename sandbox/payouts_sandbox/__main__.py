@@ -1,4 +1,4 @@
-"""`python -m payouts.providers.sandbox --host 127.0.0.1 --port 8765 [...]`."""
+"""`python -m payouts_sandbox --host 127.0.0.1 --port 8765 [...]`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import datetime as dt
 import sys
 
 from payouts import settings
-from payouts.providers.sandbox.faults import FAULTS, FaultSpecError, parse_faults
+from payouts_sandbox.faults import FAULTS, FaultSpecError, parse_faults
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m payouts.providers.sandbox",
+        prog="python -m payouts_sandbox",
         description="Provider sandbox: simulated payment rails over HTTP.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="faults: " + "; ".join(f"{k}: {v}" for k, v in FAULTS.items()),
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from payouts.providers.sandbox.app import create_app
+    from payouts_sandbox.app import create_app
 
     app = create_app(
         state_dir=args.state_dir or settings.sandbox_state_dir(),

@@ -16,7 +16,7 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from fastapi import Body, FastAPI, Request
@@ -26,10 +26,11 @@ from pydantic import (
 )
 
 from payouts import money, settings
-from payouts.providers.sandbox.faults import Faults
-from payouts.providers.sandbox.store import IncomingPayment, SandboxStore
-from payouts.providers.sandbox.vop import answer as vop_answer
-from payouts.providers.sandbox.vop import write_vop_report
+from payouts.rails import RAILS
+from payouts_sandbox.faults import Faults
+from payouts_sandbox.store import IncomingPayment, SandboxStore
+from payouts_sandbox.vop import answer as vop_answer
+from payouts_sandbox.vop import write_vop_report
 
 _AMOUNT_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}")
@@ -80,8 +81,15 @@ class PaymentIn(BaseModel):
 
 
 class BatchIn(BaseModel):
-    rail: Literal["sepa_instant", "sepa_credit", "swift", "faster_payments", "ach", "crypto"]
+    rail: StrictStr
     payments: list[PaymentIn] = Field(min_length=1, max_length=MAX_PAYMENTS_PER_REQUEST)
+
+    @field_validator("rail")
+    @classmethod
+    def _known_rail(cls, value: str) -> str:
+        if value not in RAILS:
+            raise ValueError(f"unknown rail {value!r}; rails: {', '.join(RAILS)}")
+        return value
 
 
 class VopRequestIn(BaseModel):
@@ -320,7 +328,7 @@ def create_app(
     @app.get("/v1/balances/{rail}/{currency}")
     async def balance(rail: str, currency: str) -> dict:
         """The platform's available prefunding on a rail in a currency (decimal string)."""
-        from payouts.providers.sandbox.store import RAILS as STORE_RAILS
+        from payouts_sandbox.store import RAILS as STORE_RAILS
 
         if rail not in STORE_RAILS or currency not in money.EXPONENTS:
             return JSONResponse({"detail": f"unknown rail or currency: {rail} {currency}"}, status_code=404)

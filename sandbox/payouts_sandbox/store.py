@@ -20,16 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from payouts import money
-from payouts.providers.sandbox import camt053, crypto_export
-from payouts.providers.sandbox.faults import Faults
+from payouts.rails import RAILS as PROJECT_RAILS
+from payouts_sandbox import camt053, crypto_export
+from payouts_sandbox.faults import Faults
 
-BANK_RAILS = ("sepa_instant", "sepa_credit", "swift", "faster_payments", "ach")
-RAILS = (*BANK_RAILS, "crypto")
+# The rails and what they carry come from the project's one record per rail.
+RAILS = tuple(PROJECT_RAILS)
+BANK_RAILS = tuple(r for r in RAILS if not PROJECT_RAILS[r].networks)
 # Which currencies each bank rail carries (None: any fiat currency).
-RAIL_CURRENCIES: dict[str, set[str] | None] = {
-    "sepa_instant": {"EUR"}, "sepa_credit": {"EUR"}, "swift": None,
-    "faster_payments": {"GBP"}, "ach": {"USD"},
-}
+RAIL_CURRENCIES: dict[str, frozenset[str] | None] = {r: PROJECT_RAILS[r].currencies for r in BANK_RAILS}
 # SCT Inst: the scheme's per-payment cap (EPC removed the 100,000 EUR scheme cap in 2025,
 # but many banks keep one); above it, AM02 and the caller falls back to SCT.
 INSTANT_CAP_MINOR = int(os.environ.get("PAYOUTS_SANDBOX_INSTANT_CAP_MINOR", str(100_000 * 100)))

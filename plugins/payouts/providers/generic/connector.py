@@ -1,6 +1,7 @@
-"""The httpx client of the provider sandbox (and the template for real providers).
+"""The generic connector: the project's provider API over HTTP (docs/provider-api.yaml).
 
-Submissions retry transient failures (5xx, connection errors, 429 honouring
+The sandbox serves this API; a platform can put it in front of any provider of
+its own and connect it with an `http`/`https` Airflow connection. Submissions retry transient failures (5xx, connection errors, 429 honouring
 Retry-After) with exponential backoff and jitter, always resending the same
 bytes under the same idempotency keys. When an attempt may have been executed
 but no answer came back and the retries run out, `AmbiguousOutcome` names the
@@ -29,10 +30,11 @@ from tenacity import (
 )
 
 from payouts import money, settings
-from payouts.providers.base import (
-    AmbiguousOutcome, Payment, PaymentResult, ProviderError, ProviderRequestRejected,
-    ProviderUnavailable, StatementInfo,
+from payouts.providers.contract import (
+    AmbiguousOutcome, Balance, Connector, ConnectorConfigError, Payment, PaymentResult, ProviderError,
+    ProviderRequestRejected, ProviderUnavailable, StatementInfo, StatementPage,
 )
+from payouts.providers.registry import register
 
 # Statuses after which the request certainly did nothing (sandbox contract: a
 # 503 is answered before any work), versus those that may follow execution.
@@ -107,21 +109,50 @@ def _detail(response: httpx.Response) -> Any:
         return response.text
 
 
-class SandboxProvider:
-    """PaymentProvider over HTTP against the sandbox API (/v1/...)."""
+# Currencies whose balance is shown for a rail that carries any currency (swift), unless the
+# connection's extra `balance_currencies` lists others.
+_ANY_CURRENCY_BALANCES = ("EUR", "USD", "GBP")
 
-    name = "sandbox"
+
+def base_url_of(conn_id: str, connection: Any) -> str:
+    """http(s)://host[:port][/path] from an Airflow connection (the host may carry the scheme)."""
+    host = (connection.host or "").strip()
+    if not host:
+        raise ConnectorConfigError(f"connection {conn_id!r} has no host: the provider's address is missing")
+    if "://" in host:
+        url = host
+    else:
+        scheme = next((s for s in ((connection.schema or "").lower(), (connection.conn_type or "").lower())
+                       if s in ("http", "https")), "http")
+        url = f"{scheme}://{host}"
+    if connection.port:
+        url = f"{url.rstrip('/')}:{int(connection.port)}"
+    schema = (connection.schema or "").strip("/")
+    if schema and schema.lower() not in ("http", "https"):
+        url = f"{url.rstrip('/')}/{schema}"
+    return url.rstrip("/")
+
+
+@register("generic", capabilities={"payment_status", "statements", "balances", "fx_quote", "verify_payees"})
+class GenericHttpConnector(Connector):
+    """The provider API over HTTP (/v1/...): the sandbox, or a platform's own gateway."""
 
     def __init__(
         self,
         base_url: str,
         timeout: float = settings.HTTP_TIMEOUT_S,
         *,
+        conn_id: str = "payouts_sandbox",
+        rails: tuple[str, ...] = (),
         max_attempts: int = 6,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
         clock_timeout_s: float = 900.0,
+        max_connections: int = settings.SUBMIT_CONCURRENCY,
+        balance_currencies: tuple[str, ...] = _ANY_CURRENCY_BALANCES,
+        transport: httpx.AsyncBaseTransport | None = None,
     ):
+        super().__init__(conn_id, rails)
         self.base_url = base_url.rstrip("/")
         self.timeout = httpx.Timeout(connect=min(5.0, timeout), read=timeout, write=timeout,
                                      pool=timeout)
@@ -129,19 +160,49 @@ class SandboxProvider:
         self.clock_timeout = httpx.Timeout(connect=5.0, read=clock_timeout_s, write=timeout,
                                            pool=timeout)
         self.max_attempts = max_attempts
+        self.max_connections = max_connections
+        self.balance_currencies = tuple(balance_currencies)
         self._backoff = wait_random_exponential(multiplier=backoff_initial_s, max=backoff_max_s)
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
+        self._transport = transport
+        self._async: httpx.AsyncClient | None = None
+
+    @classmethod
+    def from_connection(cls, conn_id: str, connection: Any, rails: tuple[str, ...] = ()) -> GenericHttpConnector:
+        extra = connection.extra_dejson if connection.extra else {}
+        try:
+            timeout = float(extra.get("timeout_s", settings.HTTP_TIMEOUT_S))
+            concurrency = int(extra.get("max_connections", settings.SUBMIT_CONCURRENCY))
+        except (TypeError, ValueError):
+            raise ConnectorConfigError(
+                f"connection {conn_id!r}: extra timeout_s and max_connections must be numbers") from None
+        if timeout <= 0 or concurrency < 1:
+            raise ConnectorConfigError(f"connection {conn_id!r}: timeout_s and max_connections must be positive")
+        currencies = extra.get("balance_currencies", _ANY_CURRENCY_BALANCES)
+        return cls(base_url_of(conn_id, connection), timeout, conn_id=conn_id, rails=rails,
+                   max_connections=concurrency, balance_currencies=tuple(currencies))
 
     # -- plumbing -----------------------------------------------------------------
 
-    def async_client(self, max_connections: int = settings.SUBMIT_CONCURRENCY) -> httpx.AsyncClient:
-        """An AsyncClient sized for `max_connections` requests in flight."""
-        return httpx.AsyncClient(
-            timeout=self.timeout, verify=ssl_context(),
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections),
-        )
+    async def open(self) -> None:
+        """The payment calls' connection pool, sized for `max_connections` requests in flight."""
+        if self._async is None:
+            self._async = httpx.AsyncClient(
+                timeout=self.timeout, verify=ssl_context(), transport=self._transport,
+                limits=httpx.Limits(max_connections=self.max_connections,
+                                    max_keepalive_connections=self.max_connections),
+            )
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None
+
+    def _pool(self) -> httpx.AsyncClient:
+        if self._async is None:
+            raise RuntimeError(f"connection {self.conn_id!r}: payments need `async with connector.session()`")
+        return self._async
 
     def client(self) -> httpx.Client:
         """The provider's synchronous client: one connection pool for every sync call (thread-safe)."""
@@ -172,12 +233,11 @@ class SandboxProvider:
 
     # -- payments -----------------------------------------------------------------
 
-    async def submit_batch(
-        self, client: httpx.AsyncClient, rail: str, payments: list[Payment]
-    ) -> list[PaymentResult]:
+    async def submit(self, rail: str, payments: list[Payment]) -> list[PaymentResult]:
         """Submit payments on one rail; results in the same order as `payments`."""
         if not payments:
             return []
+        client = self._pool()
         keys = [p.idempotency_key for p in payments]
         # Serialised once: every attempt resends exactly the same bytes and keys.
         content = msgspec.json.encode({"rail": rail, "payments": [payment_to_wire(p) for p in payments]})
@@ -211,10 +271,9 @@ class SandboxProvider:
             raise ProviderError("provider answered with results that do not match the request")
         return results
 
-    async def payment_status(
-        self, client: httpx.AsyncClient, idempotency_key: str
-    ) -> PaymentResult | None:
+    async def payment_status(self, idempotency_key: str, reference: str | None = None) -> PaymentResult | None:
         """The provider's stored result for a key, or None if it never received it."""
+        client = self._pool()
         url = f"{self.base_url}/v1/payments/{quote(idempotency_key, safe='')}"
         try:
             async for attempt in AsyncRetrying(**self._retrying_kwargs()):
@@ -237,14 +296,17 @@ class SandboxProvider:
     def _request(self, method: str, path: str, *, timeout: httpx.Timeout | None = None,
                  **kwargs) -> httpx.Response:
         client = self.client()
-        for attempt in Retrying(**self._retrying_kwargs()):
-            with attempt:
-                try:
-                    response = client.request(method, f"{self.base_url}{path}",
-                                              timeout=timeout or self.timeout, **kwargs)
-                except httpx.TransportError as exc:
-                    raise _classify_transport_error(exc) from exc
-                _check_status(response)
+        try:
+            for attempt in Retrying(**self._retrying_kwargs()):
+                with attempt:
+                    try:
+                        response = client.request(method, f"{self.base_url}{path}",
+                                                  timeout=timeout or self.timeout, **kwargs)
+                    except httpx.TransportError as exc:
+                        raise _classify_transport_error(exc) from exc
+                    _check_status(response)
+        except _Retryable as exc:
+            raise ProviderUnavailable([], f"{method} {self.base_url}{path}: {exc}") from exc
         if response.status_code >= 400:
             raise ProviderRequestRejected(response.status_code, _detail(response))
         return response
@@ -269,6 +331,31 @@ class SandboxProvider:
         """Our prefunded balance on a rail in a currency, in minor units."""
         body = self._request("GET", f"/v1/balances/{rail}/{currency}").json()
         return money.to_minor(body["available"], currency)
+
+    def balances(self) -> list[Balance]:
+        """The prefunded balance of every (rail, currency) this connection serves."""
+        from payouts.rails import RAILS
+
+        answers = []
+        for rail in self.rails:
+            for currency in sorted(RAILS[rail].currencies or self.balance_currencies):
+                answers.append(Balance(rail, currency, self.available_balance(rail, currency)))
+        return answers
+
+    def fetch_statements(self, cursor: str | None, dest: Path) -> StatementPage:
+        """Download the files listed after `cursor` (the last file's name) into `dest`.
+
+        A cursor the provider no longer knows (its state was reset) lists from the
+        start; files already held are known by the caller by name and hash.
+        """
+        try:
+            listed = self.list_statements(cursor)
+        except ProviderRequestRejected as exc:
+            if exc.status_code != 404 or cursor is None:
+                raise
+            listed = self.list_statements(None)
+        files = [self.download_statement(info.name, Path(dest) / info.name, info.sha256) for info in listed]
+        return StatementPage(files=files, cursor=listed[-1].name if listed else cursor)
 
     def advance_clock(self, days: int = 1) -> dict[str, Any]:
         """Close `days` business days (sandbox only). Not retried: it is not idempotent."""
