@@ -30,7 +30,7 @@ DAY_SECONDS = 120.0
 FETCH_CRON = "*/3 * * * *"
 # DAGs that move no money start unpaused, so statements are fetched and reconciled
 # without anyone asking; payout_run stays as it is (paused when new).
-UNPAUSED = ("fetch_statements", "reconcile_statements")
+UNPAUSED = ("fetch_statements", "reconcile_statements", "poll_payments")
 GRACE_S = 8.0  # a component's time to stop after SIGTERM, before SIGKILL
 
 
@@ -191,7 +191,7 @@ def main() -> int:
         _unpause(base, env, components)
         _say(f"Airflow is ready: {base}  (user {airflow_env.ADMIN_USER}, password in"
              f" {env['AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE']}); the console: {base}/payouts/dashboard")
-        _say(f"{' and '.join(UNPAUSED)} are unpaused (fetch_statements runs on"
+        _say(f"{', '.join(UNPAUSED)} are unpaused (fetch_statements runs on"
              f" '{env['PAYOUTS_FETCH_STATEMENTS_CRON']}'); payout_run runs when unpaused or triggered."
              " Stop with Ctrl-C.")
         while True:

@@ -116,6 +116,7 @@ def test_make_airflow_from_a_user_shell_pays_settles_reconciles_and_stops_clean(
         assert dashboard.status_code == 200 and "<h1>Payouts</h1>" in dashboard.text  # the console
         assert not api.get("/api/v2/dags/fetch_statements").json()["is_paused"]
         assert not api.get("/api/v2/dags/reconcile_statements").json()["is_paused"]
+        assert not api.get("/api/v2/dags/poll_payments").json()["is_paused"]
 
         # payout_run starts paused; unpaused, it runs at once for the last 06:00 it missed
         # (catchup=False): let that run find nothing, then seed the platform and trigger a run
