@@ -7,8 +7,10 @@ CSV exports for crypto), into that provider's statements folder, then updates
 the statements asset so that `reconcile_statements` runs.
 
 - **Owner:** payments-data.
-- **Schedule:** hourly (statements land through the day), and whenever a
-  payout run finishes (the payout-items asset).
+- **Schedule:** hourly (statements land through the day;
+  `PAYOUTS_FETCH_STATEMENTS_CRON` sets another cron, and `make airflow`, whose
+  sandbox closes a business day every two minutes, sets every three minutes),
+  and whenever a payout run finishes (the payout-items asset).
 - **Reads:** each provider's statement listing and files; `recon.statement_cursors`.
 - **Writes:** files under `PAYOUTS_STATEMENTS_DIR/<connection id>/`, each
   provider's new cursor (stored once its files are in); the asset
@@ -28,13 +30,13 @@ from airflow.sdk import Asset, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from payouts.settings import PAYOUT_ITEMS_ASSET_URI, STATEMENTS_ASSET_URI
+from payouts.settings import FETCH_STATEMENTS_CRON, PAYOUT_ITEMS_ASSET_URI, STATEMENTS_ASSET_URI
 
 
 @dag(
     dag_id="fetch_statements",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("15 * * * *", timezone="UTC"),
+        timetable=CronTriggerTimetable(FETCH_STATEMENTS_CRON, timezone="UTC"),
         assets=[Asset(PAYOUT_ITEMS_ASSET_URI)],
     ),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),

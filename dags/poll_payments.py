@@ -12,7 +12,8 @@ as its owner.
 - **Schedule:** every ten minutes, and whenever a payout run finishes (the
   payout-items asset).
 - **Reads:** `payouts.attempts` in status pending; each provider's status API.
-- **Writes:** attempts, item statuses and ledger postings of the answered payments.
+- **Writes:** attempts, item statuses and ledger postings of the answered payments;
+  the status of their batches once their run has finished (`payouts.batches`).
 - **Re-running safely:** it only asks and records; an answer recorded twice
   changes nothing (item moves are compare-and-set, postings keyed by event and
   item). It never sends a payment.

@@ -51,6 +51,11 @@ def environment(warehouse_url: str, sandbox_url: str | None = None) -> dict[str,
     env["PAYOUTS_WAREHOUSE_URL"] = warehouse_url
     if sandbox_url:
         env[settings.conn_env_var(settings.SANDBOX_CONN_ID)] = sandbox_url
+    # Airflow starts processes of its own as `airflow ...` found on PATH (`airflow standalone`
+    # does, for every component): this environment's bin comes first, whatever the caller's PATH.
+    bin_dir = str(Path(airflow_bin()).parent)
+    env["PATH"] = os.pathsep.join([bin_dir] + [p for p in env.get("PATH", "").split(os.pathsep)
+                                               if p and p != bin_dir])
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in [str(settings.PLUGINS_DIR), env.get("PYTHONPATH", "")] if p
     )

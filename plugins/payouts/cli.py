@@ -84,6 +84,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     if args.faults:
         argv += ["--faults", args.faults]
     argv += ["--seed", str(args.seed)]
+    if args.day_seconds is not None:
+        argv += ["--day-seconds", str(args.day_seconds)]
     return sandbox_main(argv) or 0
 
 
@@ -187,7 +189,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         progress.stage("seed", f"seeding the platform ({args.recipients:,} recipients)")
         with connect(url, autocommit=True) as conn:
-            seeded = seed.load(conn, args.recipients, seed=args.seed, progress=progress.note)
+            seeded = seed.load(conn, args.recipients, seed=args.seed, period=args.period, progress=progress.note)
         progress.note(f"recipients added: {seeded['recipients_added']:,}, earnings posted: {seeded['earnings_posted']:,}")
 
         env = airflow_env.environment(url, sandbox_url)
@@ -238,6 +240,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
             Path(args.summary).write_text(json.dumps(summary, indent=2, default=str))
         print_summary(summary)
+        if summary["items"]["total"] == 0:
+            with connect(url) as conn:
+                earlier = [r for r, in conn.execute(
+                    "SELECT run_id FROM payouts.runs r WHERE run_id <> %s AND EXISTS"
+                    " (SELECT 1 FROM payouts.payout_items i WHERE i.run_id = r.run_id) ORDER BY run_id",
+                    (run_id,)).fetchall()]
+            print(nothing_payable(seeded, earlier), file=sys.stdout)
         if any(state != "success" for state in summary["dag_runs"].values()):
             print(f"a DAG run failed; its log is in {log_path}", file=sys.stderr)
             return 1
@@ -316,15 +325,55 @@ def cmd_screen(args: argparse.Namespace) -> int:
     return int(sanctions.main(argv) or 0)
 
 
+def nothing_payable(seeded: dict, earlier_runs: list[str]) -> str:
+    """Why a run found nothing to pay, and how to get a run that pays something."""
+    import datetime as dt
+
+    period = seeded.get("period")
+    lines = ["Nothing was payable, so this run has no items: no recipient had a positive payable balance."]
+    if not seeded.get("earnings_posted"):
+        lines.append(f"The seed posted no new earnings: the {period} earnings of these recipients were posted"
+                     " before" + (f", and earlier runs ({_listed(earlier_runs)}) already paid or reserved them."
+                                  if earlier_runs else "."))
+    elif earlier_runs:
+        lines.append(f"Earlier runs ({_listed(earlier_runs)}) had already paid or reserved what was owed.")
+    try:
+        next_period = (dt.date.fromisoformat(str(period)) + dt.timedelta(days=1)).isoformat()
+    except ValueError:
+        next_period = "P"
+    lines.append(f"For a run that pays: `payouts run --period {next_period}` (another period's earnings), or"
+                 " another data folder (`PAYOUTS_DATA_DIR=/another/folder payouts run`).")
+    return "\n".join(lines)
+
+
+def _listed(run_ids: list[str], most: int = 5) -> str:
+    shown = ", ".join(run_ids[-most:])
+    return shown if len(run_ids) <= most else f"{len(run_ids)} runs, the last {shown}"
+
+
 def print_summary(summary: dict) -> None:
+    from payouts.checks.reasons import short_label
+
     out = sys.stdout
     items = summary["items"]
     print(f"\nPayout run {summary['run_id']}: {items['total']:,} items", file=out)
     for status, n in sorted(items["by_status"].items()):
         print(f"  {status:<16}{n:>10,}", file=out)
-    print("By rail:", file=out)
+    if items["by_rail"]:
+        print("By rail:", file=out)
     for rail, statuses in sorted(items["by_rail"].items()):
         print(f"  {rail:<16}" + ", ".join(f"{s} {n:,}" for s, n in sorted(statuses.items())), file=out)
+    for title, counts in (("Held, a person must act, by reason (an item with two reasons counts under both):",
+                           items.get("held_by_reason")),
+                          ("Rejected, by reason:", items.get("rejected_by_reason"))):
+        if counts:
+            print(title, file=out)
+            labels = {code: f"{short_label(code)} ({code})" for code in counts}
+            width = max(len(label) for label in labels.values()) + 2
+            for code, n in counts.items():
+                print(f"  {labels[code]:<{width}}{n:>8,}", file=out)
+    if summary.get("batches"):
+        print("Batches: " + ", ".join(f"{status} {n:,}" for status, n in summary["batches"].items()), file=out)
     if items.get("by_provider"):
         print("By provider:", file=out)
         for provider, statuses in sorted(items["by_provider"].items()):
@@ -357,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="copy every statement file into DIR/statements/<provider connection>/")
     run.add_argument("--days", type=int, default=3, help="business days to let pass at the provider")
     run.add_argument("--seed", type=int, default=42, help="seed of the synthetic platform and the sandbox")
+    run.add_argument("--period", help="earnings period to seed (default: today, UTC); a new period is new money")
     run.add_argument("--faults", help="sandbox fault knobs, e.g. reject=0.02,return=0.01")
     run.set_defaults(func=cmd_run)
 
@@ -418,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--latency-ms", type=float)
     sandbox.add_argument("--faults")
     sandbox.add_argument("--seed", type=int, default=0)
+    sandbox.add_argument("--day-seconds", type=float,
+                         help="close one business day every S seconds by itself (statements, settlements, returns)")
     sandbox.set_defaults(func=cmd_sandbox)
     return parser
 

@@ -258,7 +258,10 @@ def set_execution_dates(conn: psycopg.Connection, run_id: str) -> None:
 
 
 def finish(conn: psycopg.Connection, run_id: str) -> dict:
-    """Close the run: store its summary and mark it completed."""
+    """Close the run: its batches done or failed, its summary stored, the run completed."""
+    from payouts.submit import close_batches
+
+    close_batches(conn, run_id)
     summary = run_summary(conn, run_id)
     conn.execute(
         "UPDATE payouts.runs SET status = CASE WHEN status = 'gate_failed' THEN status ELSE 'completed' END,"
@@ -272,11 +275,12 @@ def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
     by_status = dict(conn.execute(
         "SELECT status, count(*) FROM payouts.payout_items WHERE run_id = %s GROUP BY 1 ORDER BY 1", (run_id,)
     ).fetchall())
+    # Items the checks stopped never get a rail: they are counted by reason below, not by rail.
     by_rail = {
         rail: dict(statuses) for rail, statuses in conn.execute(
-            "SELECT coalesce(rail, 'unrouted'), jsonb_object_agg(status, n) FROM ("
-            " SELECT rail, status, count(*) n FROM payouts.payout_items WHERE run_id = %s GROUP BY 1, 2) s"
-            " GROUP BY 1 ORDER BY 1", (run_id,)
+            "SELECT rail, jsonb_object_agg(status, n) FROM ("
+            " SELECT rail, status, count(*) n FROM payouts.payout_items WHERE run_id = %s AND rail IS NOT NULL"
+            " GROUP BY 1, 2) s GROUP BY 1 ORDER BY 1", (run_id,)
         ).fetchall()
     }
     # The provider connection of each item's batch (planned items only; a tiny table joined).
@@ -296,6 +300,7 @@ def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
     }
     timings, gate = conn.execute(
         "SELECT timings_s, gate_result FROM payouts.runs WHERE run_id = %s", (run_id,)).fetchone()
+    held_by_reason, rejected_by_reason = reasons_of_stopped_items(conn, run_id)
     return {
         "quality_gate": None if gate is None else {
             "success": gate.get("success"),
@@ -305,10 +310,37 @@ def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
         },
         "run_id": run_id,
         "items": {"total": sum(by_status.values()), "by_status": by_status, "by_rail": by_rail,
-                  "by_provider": by_provider},
+                  "by_provider": by_provider, "held_by_reason": held_by_reason,
+                  "rejected_by_reason": rejected_by_reason},
+        "batches": batch_counts(conn, run_id),
         "money_out": money_out,
         "timings_s": {k: round(v["end"] - v["start"], 3) for k, v in (timings or {}).items()},
     }
+
+
+def reasons_of_stopped_items(conn: psycopg.Connection, run_id: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Held items by each holding reason they carry (an item held for two counts under both),
+    and rejected items by the reason that rejected them (their last): what finance acts on."""
+    from payouts.checks.reasons import HOLDING_CODES
+
+    held = dict(conn.execute(
+        """
+        SELECT coalesce(h.code, 'UNSPECIFIED'), count(*) FROM payouts.payout_items i
+        LEFT JOIN LATERAL (SELECT DISTINCT r ->> 'code' AS code FROM jsonb_array_elements(i.reasons) r
+                           WHERE r ->> 'code' = ANY(%(holding)s)) h ON true
+        WHERE i.run_id = %(run_id)s AND i.status = 'held' GROUP BY 1 ORDER BY 2 DESC, 1
+        """, {"run_id": run_id, "holding": sorted(HOLDING_CODES)}).fetchall())
+    rejected = dict(conn.execute(
+        "SELECT coalesce(reasons -> -1 ->> 'code', 'UNSPECIFIED'), count(*) FROM payouts.payout_items"
+        " WHERE run_id = %s AND status = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1", (run_id,)).fetchall())
+    return {k: int(v) for k, v in held.items()}, {k: int(v) for k, v in rejected.items()}
+
+
+def batch_counts(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
+    """The run's batches by status (planned, sent, done, failed)."""
+    return {k: int(v) for k, v in conn.execute(
+        "SELECT status, count(*) FROM payouts.batches WHERE run_id = %s GROUP BY 1 ORDER BY 1",
+        (run_id,)).fetchall()}
 
 
 def _fmt(minor: int, currency: str) -> str:

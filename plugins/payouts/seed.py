@@ -744,6 +744,9 @@ def generate_recipients(n: int, seed: int = 42) -> "pl.DataFrame":
     parts.append(pl.DataFrame({
         "row": wallet_rows, "wallet_currency": w_currency, "network": w_network, "wallet_address": w_address,
     }, schema={"row": pl.Int64, "wallet_currency": pl.String, "network": pl.String, "wallet_address": pl.String}))
+    # Every destination column, also when no payee of this platform has that kind (a small N).
+    parts.append(pl.DataFrame(schema={"row": pl.Int64, "iban": pl.String, "bic": pl.String,
+                                      "routing_code": pl.String, "account_number": pl.String}))
     dest = pl.concat([p.with_columns(pl.col("row").cast(pl.Int64)) for p in parts], how="diagonal_relaxed")
 
     # Names: person names of the country's region, some businesses.

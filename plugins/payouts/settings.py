@@ -61,6 +61,23 @@ def sandbox_latency_ms() -> float:
     return float(os.environ.get("PAYOUTS_SANDBOX_LATENCY_MS", "0"))
 
 
+def sandbox_day_seconds() -> float | None:
+    """Seconds per business day of a sandbox whose clock runs by itself (None: only when asked)."""
+    value = os.environ.get("PAYOUTS_SANDBOX_DAY_SECONDS")
+    return float(value) if value else None
+
+
+def sandbox_port() -> int:
+    """The port of the sandbox `make airflow` starts."""
+    return int(os.environ.get("PAYOUTS_SANDBOX_PORT", "8765"))
+
+
+# When fetch_statements pulls the provider's statements: hourly in a deployment, where a
+# bank's statements land a few times a day; `make airflow` sets every 3 minutes, as its
+# sandbox closes a business day every 2.
+FETCH_STATEMENTS_CRON = os.environ.get("PAYOUTS_FETCH_STATEMENTS_CRON", "15 * * * *")
+
+
 # Batch planning: items per mapped submit task instance, and payments per HTTP
 # request inside it. 20,000 per batch keeps a million-item run at ~60 mapped
 # instances, well under [core] max_map_length (1024), and each instance's fixed

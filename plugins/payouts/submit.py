@@ -132,13 +132,29 @@ def batch_params(conn: psycopg.Connection, batch: dict) -> dict:
 
 
 def submit_batch(conn: psycopg.Connection, provider: Connector, batch: dict) -> BatchOutcome:
-    import polars as pl
-
+    """Send a batch's queued items and record the answers; the batch's row follows (record_batch)."""
     if not conn.autocommit:
         # Otherwise the write-ahead below would be a savepoint, not a commit.
         raise ValueError("submit_batch needs an autocommit connection")
-    run_id, rail = batch["run_id"], batch["rail"]
     params = batch_params(conn, batch)
+    try:
+        outcome = _submit(conn, provider, params)
+    except BaseException:
+        # Whatever was sent and answered before the failure still counts; the retry (or
+        # resolve, and the run's finish) moves the batch on from there.
+        try:
+            record_batch(conn, params)
+        except Exception:  # the warehouse itself may be what failed: the task's error stands
+            pass
+        raise
+    record_batch(conn, params, outcome)
+    return outcome
+
+
+def _submit(conn: psycopg.Connection, provider: Connector, params: dict) -> BatchOutcome:
+    import polars as pl
+
+    run_id, rail = params["run_id"], params["rail"]
     outcome = BatchOutcome()
     stop = active_stop(conn, run_id, rail)
     if stop:
@@ -164,17 +180,23 @@ def submit_batch(conn: psycopg.Connection, provider: Connector, batch: dict) -> 
         " GROUP BY 1", {**params, "provider": provider.conn_id}).fetchall()
     if elsewhere:
         raise ProviderChanged(
-            f"run {run_id} {rail} batch {batch['batch_no']}: {sum(n for _, n in elsewhere)} items were sent to"
+            f"run {run_id} {rail} batch {params['batch_no']}: {sum(n for _, n in elsewhere)} items were sent to"
             f" {', '.join(p for p, _ in elsewhere)}, not {provider.conn_id}; resolve them by status there first")
 
-    # 1. write-ahead, committed before the first request leaves.
+    # 1. write-ahead, committed before the first request leaves; the attempt names the
+    # batch that sends it, which counts its answers (record_batch).
     with conn.transaction():
         conn.execute(
-            "INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, provider)"
-            " SELECT i.item_id, i.rail, i.item_id || ':' || i.rail, 'sending', %(provider)s"
+            "INSERT INTO payouts.attempts (item_id, rail, idempotency_key, status, provider, batch_no)"
+            " SELECT i.item_id, i.rail, i.item_id || ':' || i.rail, 'sending', %(provider)s, i.batch_no"
             f" FROM payouts.payout_items i WHERE {_IN_BATCH} AND i.status IN ('approved', 'fallback')"
             " ON CONFLICT (item_id, rail) DO UPDATE SET sends = attempts.sends + 1",
             {**params, "provider": provider.conn_id},
+        )
+        conn.execute(
+            "UPDATE payouts.batches SET status = 'sent', detail = NULL, updated_at = now()"
+            " WHERE run_id = %(run_id)s AND rail = %(rail)s AND batch_no = %(batch_no)s",
+            params,
         )
         conn.execute(
             "UPDATE payouts.attempts a SET sends = a.sends + 1 FROM payouts.payout_items i"
@@ -260,6 +282,81 @@ async def _send_all(provider: Connector, rail: str, payments: list[Payment]) -> 
 
     await asyncio.gather(*(one(chunk) for chunk in chunks))
     return results, unresolved
+
+
+# A batch's payments by the provider's answer: the attempts it sent, read through the
+# primary key (the batch `o`'s range of item ids on its rail), wherever the item is now.
+# Unanswered: no final answer, whether the provider answered pending (poll_payments asks
+# on) or nothing came back (the task's retry, then resolve, asks).
+_BATCH_COUNTS = """
+    SELECT count(*) AS sent,
+           count(*) FILTER (WHERE a.status = 'accepted') AS accepted,
+           count(*) FILTER (WHERE a.status = 'rejected') AS rejected,
+           count(*) FILTER (WHERE a.status IN ('sending', 'unknown', 'pending')) AS unanswered,
+           count(*) FILTER (WHERE a.status = 'pending') AS pending
+    FROM payouts.attempts a
+    WHERE a.item_id BETWEEN o.first_item AND o.last_item AND a.rail = o.rail AND a.batch_no = o.batch_no
+"""
+
+
+def record_batch(conn: psycopg.Connection, params: dict, outcome: BatchOutcome | None = None) -> None:
+    """Bring one batch's row up to date at the end of its submit task: one UPDATE.
+
+    sent while a payment it sent lacks a final answer (the task's retry or resolve
+    asks, or poll_payments for a pending one), done when none does; a batch a stop
+    kept from sending anything is failed, with the reason in `detail`.
+    """
+    stopped = None
+    if outcome is not None and (outcome.cancelled or outcome.paused):
+        stopped = (f"nothing sent: {outcome.cancelled} cancelled by the kill switch" if outcome.cancelled
+                   else f"nothing sent: {outcome.paused} held, the rail is paused for funding")
+    conn.execute(
+        f"""
+        UPDATE payouts.batches b
+        SET accepted = c.accepted, rejected = c.rejected, unanswered = c.unanswered, updated_at = now(),
+            status = CASE WHEN c.sent = 0 THEN (CASE WHEN %(stopped)s::text IS NULL THEN b.status ELSE 'failed' END)
+                          WHEN c.unanswered = 0 THEN 'done' ELSE 'sent' END,
+            detail = CASE WHEN c.sent = 0 THEN coalesce(%(stopped)s, b.detail)
+                          WHEN c.unanswered = 0 THEN NULL
+                          WHEN c.pending > 0 THEN c.pending || ' payments pending at the provider'
+                          ELSE c.unanswered || ' payments without a final answer yet' END
+        FROM payouts.batches o, LATERAL ({_BATCH_COUNTS}) c
+        WHERE o.run_id = %(run_id)s AND o.rail = %(rail)s AND o.batch_no = %(batch_no)s
+          AND b.run_id = o.run_id AND b.rail = o.rail AND b.batch_no = o.batch_no
+        """,
+        {**params, "stopped": stopped},
+    )
+
+
+def close_batches(conn: psycopg.Connection, run_id: str | None = None) -> None:
+    """Count again every batch not done (of one run, or, with None, every batch still sent of
+    a finished run):
+    done when none of its payments lacks a final answer, sent while some are pending at the
+    provider (poll_payments owns them), else failed with why.
+
+    The end of a run calls it for the run, poll_payments for what it settled. A done
+    batch has no payment left to answer, so a run whose submits all succeeded reads
+    no attempt here.
+    """
+    conn.execute(
+        f"""
+        UPDATE payouts.batches b
+        SET accepted = c.accepted, rejected = c.rejected, unanswered = c.unanswered, updated_at = now(),
+            status = CASE WHEN c.sent > 0 AND c.unanswered = 0 THEN 'done'
+                          WHEN c.pending > 0 THEN 'sent' ELSE 'failed' END,
+            detail = CASE WHEN c.sent > 0 AND c.unanswered = 0 THEN NULL
+                          WHEN c.pending > 0 THEN c.pending || ' payments pending at the provider: poll_payments asks'
+                          WHEN c.unanswered > 0 THEN c.unanswered || ' payments without a final answer:'
+                               ' parked as awaiting_status, never sent again under a new key'
+                          ELSE coalesce(b.detail, 'nothing sent: its submit task did not send it') END
+        FROM payouts.batches o, LATERAL ({_BATCH_COUNTS}) c
+        WHERE (o.run_id = %(run_id)s
+               OR (%(run_id)s::text IS NULL AND o.status = 'sent'
+                   AND EXISTS (SELECT 1 FROM payouts.runs r WHERE r.run_id = o.run_id AND r.status = 'completed')))
+          AND o.status <> 'done' AND b.run_id = o.run_id AND b.rail = o.rail AND b.batch_no = o.batch_no
+        """,
+        {"run_id": run_id},
+    )
 
 
 def _funded(conn: psycopg.Connection, provider: Connector, frame, params: dict) -> bool:
@@ -519,4 +616,5 @@ def poll_pending(conn: psycopg.Connection, connector_of) -> dict[str, int]:
     missing = _park_unknown(conn, answered, "pending payment unknown to the provider",
                             "The provider answered pending and then had no record of the payment; operations"
                             " must confirm before it is sent again.")
+    close_batches(conn)  # the batches of what is final now
     return {"polled": len(rows), **counts, "awaiting_status": missing}

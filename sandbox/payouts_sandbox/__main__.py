@@ -27,8 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start-date", type=dt.date.fromisoformat, default=None,
                         help="first business date of a new state dir (YYYY-MM-DD)")
+    parser.add_argument("--day-seconds", type=float, default=None,
+                        help="close one business day every S seconds by itself (default: only when"
+                             " POST /v1/clock/advance asks)")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
+    if args.day_seconds is not None and args.day_seconds <= 0:
+        parser.error("--day-seconds must be positive")
     try:
         parse_faults(args.faults)
     except FaultSpecError as exc:
@@ -41,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(
         state_dir=args.state_dir or settings.sandbox_state_dir(),
         latency_ms=args.latency_ms, faults=args.faults, seed=args.seed,
-        start_date=args.start_date,
+        start_date=args.start_date, day_seconds=args.day_seconds,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 access_log=False)

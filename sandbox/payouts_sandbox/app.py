@@ -9,6 +9,7 @@ the wire are always decimal strings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -138,20 +139,46 @@ def _validation_detail(exc: ValidationError) -> list[dict]:
     ]
 
 
+async def _run_clock(store: SandboxStore, day_seconds: float) -> None:
+    """Close a business day every `day_seconds`, as a bank's end of day would, for as long as it runs."""
+    while True:
+        await asyncio.sleep(day_seconds)
+        await asyncio.to_thread(store.advance, 1)
+
+
 def create_app(
     state_dir: str | Path | None = None,
     latency_ms: float | None = None,
     faults: str | dict | Faults | None = None,
     seed: int = 0,
     start_date: dt.date | None = None,
+    day_seconds: float | None = None,
 ) -> FastAPI:
-    """The sandbox app over a state dir; usable in-process with httpx.ASGITransport."""
+    """The sandbox app over a state dir; usable in-process with httpx.ASGITransport.
+
+    `day_seconds`: a clock that runs by itself, closing one business day (and
+    writing its statements) every that many seconds while the app is served;
+    without it days pass only through POST /v1/clock/advance.
+    """
     store = SandboxStore(state_dir or settings.sandbox_state_dir(), start_date=start_date)
     fault_config = Faults.from_spec(faults, seed)
     latency_s = (settings.sandbox_latency_ms() if latency_ms is None else latency_ms) / 1000
     attempts: Counter[str] = Counter()
+    if day_seconds is not None and day_seconds <= 0:
+        raise ValueError("day_seconds must be positive")
 
-    app = FastAPI(title="Payouts provider sandbox", version="1")
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        clock = asyncio.create_task(_run_clock(store, day_seconds)) if day_seconds else None
+        try:
+            yield
+        finally:
+            if clock is not None:
+                clock.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await clock
+
+    app = FastAPI(title="Payouts provider sandbox", version="1", lifespan=lifespan)
     app.state.store = store
     app.state.faults = fault_config
 
@@ -161,7 +188,7 @@ def create_app(
 
     @app.get("/v1/health")
     async def health() -> dict:
-        return {"status": "ok", "business_date": store.business_date.isoformat()}
+        return {"status": "ok", "business_date": store.business_date.isoformat(), "day_seconds": day_seconds}
 
     @app.post("/v1/payments/batch")
     async def submit_batch(request: Request) -> Response:

@@ -80,6 +80,7 @@ def start_sandbox(
     host: str = "127.0.0.1",
     start_date: str | None = None,
     ready_timeout: float = 30.0,
+    day_seconds: float | None = None,
 ) -> SandboxProcess:
     """Run `python -m payouts_sandbox` and wait until /v1/health answers."""
     state = Path(state_dir or settings.sandbox_state_dir())
@@ -92,6 +93,8 @@ def start_sandbox(
         cmd += ["--faults", faults]
     if start_date:
         cmd += ["--start-date", str(start_date)]
+    if day_seconds:
+        cmd += ["--day-seconds", str(day_seconds)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(settings.PLUGINS_DIR), str(SANDBOX_DIR), env.get("PYTHONPATH")) if p

@@ -133,6 +133,13 @@ def test_the_approved_run_goes_to_the_end(stack):
         assert history["attempts"][0]["status"] == "accepted"
         batches = client.get(f"/payouts/api/v1/runs/{run_id}/batches").json()
         assert batches and batches[0]["airflow_path"].startswith(f"dags/payout_run/runs/{STATE['dag_run_id']}/tasks/submit_")
+        # Every batch was sent and answered: done, its payments counted by the provider's answer.
+        assert {b["status"] for b in batches} == {"done"}, batches
+        accepted = sum(b["accepted"] for b in batches)
+        assert accepted == sum(1 for i in items if i["status"] in ("accepted", "settled", "returned")), batches
+        assert accepted >= 3, batches
+        assert all(b["unanswered"] == 0 and b["accepted"] + b["rejected"] >= 1 for b in batches), batches
+        STATE["batches"] = batches
 
 
 def test_csv_exports_neutralise_formulas(stack):
@@ -192,6 +199,14 @@ def test_the_dashboard_in_chromium(stack):
         funnel = page.locator("#funnel")
         assert funnel.locator('text.value[data-label="snapshotted"]').text_content() != "0"
         assert page.locator("#runs").inner_text().count(STATE["run_id"]) == 1
+        # The run's batches show their real status and answers, not "planned".
+        rows = page.locator("#batches tbody tr").filter(has_text=STATE["run_id"])
+        assert rows.count() == len(STATE["batches"])
+        for i in range(rows.count()):
+            cells = rows.nth(i).locator("td").all_inner_texts()
+            assert cells[7] == "done", cells
+            assert int(cells[4]) >= 1 and cells[6] == "0", cells
+        assert "planned" not in page.locator("#batches").inner_text()
         link = page.locator("#batches a").first.get_attribute("href")
         assert link.startswith(f"/dags/payout_run/runs/{STATE['dag_run_id']}/tasks/submit_") and "/mapped/" in link
         assert page.locator("#money-EUR").count() == 1

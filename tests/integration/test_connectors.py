@@ -17,6 +17,7 @@ import pytest
 
 from payouts import ledger
 from payouts.providers import registry
+from payouts import run as payout_run
 from payouts.providers.contract import Connector, Payment, PaymentResult
 from payouts.submit import ProviderChanged, ProviderConflict, poll_pending, resolve_unanswered, submit_batch
 from tests_support import fresh_database
@@ -80,6 +81,13 @@ def _statuses(conn, run_id):
                              (run_id,)).fetchall())
 
 
+def _batch_rows(conn, run_id):
+    return {(rail, batch_no): (status, accepted, rejected, unanswered)
+            for rail, batch_no, status, accepted, rejected, unanswered in conn.execute(
+                "SELECT rail, batch_no, status, accepted, rejected, unanswered FROM payouts.batches"
+                " WHERE run_id = %s", (run_id,)).fetchall()}
+
+
 def test_pending_answers_stay_submitted_until_the_poller_hears_the_final_answer(fresh, later_bank):
     url, tag = fresh
     with psycopg.connect(url, autocommit=True) as conn:
@@ -100,6 +108,11 @@ def test_pending_answers_stay_submitted_until_the_poller_hears_the_final_answer(
 
         # The run's resolve step leaves them to the poller: never parked, never resent.
         assert resolve_unanswered(conn, registry.connector, run_id)["awaiting_status"] == 0
+        # Its batches are sent, their payments unanswered, also once the run has finished:
+        # the poller owns them, so none is failed.
+        payout_run.finish(conn, run_id)
+        assert _batch_rows(conn, run_id) == {(b["rail"], b["batch_no"]): ("sent", 0, 0, b["item_count"])
+                                             for b in batches}
         # A retried submit task sends the same keys to the same provider, which books nothing new.
         for batch in batches:
             submit_batch(conn, registry.connector(batch["provider"]), batch)
@@ -120,6 +133,12 @@ def test_pending_answers_stay_submitted_until_the_poller_hears_the_final_answer(
         assert statuses.get("accepted") == len(accepted)
         assert statuses.get("rejected") == before.get("rejected", 0) + 1
         assert "submitted" not in statuses
+        # The poller's answers close the finished run's batches: done, counted by answer.
+        rows = _batch_rows(conn, run_id)
+        assert {status for status, *_ in rows.values()} == {"done"}
+        assert sum(a for _, a, _, _ in rows.values()) == len(accepted)
+        assert sum(r for _, _, r, _ in rows.values()) == 1
+        assert sum(u for *_, u in rows.values()) == 0
         rejected_item = rejected.split(":")[0]
         blocked = conn.execute(
             "SELECT r.destination_blocked_reason FROM payouts.recipients r JOIN payouts.payout_items i"

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from payouts import ledger, run as payout_run
+from payouts.providers.contract import AmbiguousOutcome, Connector, ProviderUnavailable
 from payouts.providers.generic.connector import GenericHttpConnector
 from payouts_sandbox.process import start_sandbox
 from payouts.submit import record_results, submit_batch
@@ -511,3 +512,98 @@ def test_a_row_whose_reference_is_missing_is_reported(fresh):
     assert found == [("payouts.attempts", "item_id", f"gone-{tag}"),
                      ("payouts.payout_items", "currency", "XXQ"),
                      ("payouts.payout_items", "recipient_id", f"ghost-{tag}")]
+
+
+def _batches_of(conn, run_id):
+    return {(rail, batch_no): (status, accepted, rejected, unanswered, detail)
+            for rail, batch_no, status, accepted, rejected, unanswered, detail in conn.execute(
+                "SELECT rail, batch_no, status, accepted, rejected, unanswered, detail FROM payouts.batches"
+                " WHERE run_id = %s", (run_id,)).fetchall()}
+
+
+def test_a_batch_follows_its_work_through_a_fallback(fresh, tmp_path):
+    """planned -> done with its answers counted; a batch whose items fell back keeps its rejections."""
+    from payouts.submit import plan_fallback
+
+    url, tag = fresh
+    with start_sandbox(tmp_path / "sbx", faults="instant_unreachable=1.0") as sb:
+        provider = GenericHttpConnector(sb.url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            run_id, plan = _prepare(conn, tag)
+            planned = _batches_of(conn, run_id)
+            assert set(planned.values()) == {("planned", 0, 0, 0, None)}
+            for b in plan["sepa_instant"] + plan["ach"]:
+                submit_batch(conn, provider, b)
+            mid = _batches_of(conn, run_id)
+            assert mid[("sepa_instant", 0)] == ("done", 0, 2, 0, None)  # both rejected at rail level: final
+            assert mid[("ach", 0)] == ("done", 1, 0, 0, None)
+            assert mid[("faster_payments", 0)][0] == "planned"
+            wave_two = plan_fallback(conn, run_id, batch_size=2)
+            (credit,) = wave_two["sepa_credit"]
+            submit_batch(conn, provider, credit)
+            for b in plan["faster_payments"] + plan["crypto"]:
+                submit_batch(conn, provider, b)
+            payout_run.finish(conn, run_id)
+            after = _batches_of(conn, run_id)
+            summary = conn.execute("SELECT summary FROM payouts.runs WHERE run_id = %s", (run_id,)).fetchone()[0]
+    assert after[("sepa_instant", 0)] == ("done", 0, 2, 0, None)  # its items moved on; its answers stay
+    assert after[("sepa_credit", credit["batch_no"])] == ("done", 2, 0, 0, None)
+    assert after[("faster_payments", 0)] == ("done", 1, 0, 0, None)
+    assert after[("crypto", 0)] == ("done", 1, 0, 0, None)
+    assert summary["batches"] == {"done": len(after)}
+
+
+class _Unreachable(Connector):
+    """A provider that never received anything: every send fails before it leaves."""
+
+    kind = "unreachable"
+
+    def __init__(self):
+        super().__init__("unreachable_provider")
+
+    @classmethod
+    def from_connection(cls, conn_id, connection, rails=()):
+        return cls()
+
+    async def submit(self, rail, payments):
+        raise ProviderUnavailable([p.idempotency_key for p in payments], "connection refused")
+
+    async def payment_status(self, idempotency_key, reference=None):
+        return None
+
+    def health(self):
+        return {"status": "unreachable"}
+
+
+def test_a_batch_without_answers_is_sent_then_failed_and_a_stopped_one_says_why(fresh, sandbox):
+    from payouts.submit import resolve_unanswered, set_stop
+
+    url, tag = fresh
+    with psycopg.connect(url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, tag)
+        with pytest.raises(AmbiguousOutcome):
+            submit_batch(conn, _Unreachable(), plan["sepa_instant"][0])
+        assert _batches_of(conn, run_id)[("sepa_instant", 0)] == (
+            "sent", 0, 0, 2, "2 payments without a final answer yet")
+        set_stop(conn, "rail", "ach", "kill", "finance stopped ACH", "ops@example.com")
+        assert submit_batch(conn, GenericHttpConnector(sandbox.url), plan["ach"][0]).cancelled == 1
+        submit_batch(conn, GenericHttpConnector(sandbox.url), plan["crypto"][0])
+        assert resolve_unanswered(conn, lambda conn_id: _Unreachable(), run_id) == {
+            "resolved": 0, "pending": 0, "awaiting_status": 2}
+        payout_run.finish(conn, run_id)  # faster_payments was never sent: its task did not run
+        got = _batches_of(conn, run_id)
+        summary = conn.execute("SELECT summary FROM payouts.runs WHERE run_id = %s", (run_id,)).fetchone()[0]
+        # The resend count says no payment went out under a new key.
+        keys = conn.execute("SELECT count(*), max(sends) FROM payouts.attempts a JOIN payouts.payout_items i"
+                            " USING (item_id) WHERE i.run_id = %s AND a.rail = 'sepa_instant'",
+                            (run_id,)).fetchone()
+    assert got[("sepa_instant", 0)][:4] == ("failed", 0, 0, 2)
+    assert "awaiting_status" in got[("sepa_instant", 0)][4]
+    assert got[("ach", 0)] == ("failed", 0, 0, 0, "nothing sent: 1 cancelled by the kill switch")
+    assert got[("crypto", 0)] == ("done", 1, 0, 0, None)
+    assert got[("faster_payments", 0)] == ("failed", 0, 0, 0, "nothing sent: its submit task did not send it")
+    assert summary["batches"] == {"done": 1, "failed": 3}
+    assert summary["items"]["held_by_reason"] == {"KYC_EXPIRED": 1}
+    assert summary["items"]["by_status"]["awaiting_status"] == 2
+    assert "unrouted" not in summary["items"]["by_rail"]
+    assert keys == (2, 1)

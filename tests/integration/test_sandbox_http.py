@@ -69,7 +69,33 @@ def provider(sandbox) -> GenericHttpConnector:
 
 
 def test_health(provider):
-    assert provider.health() == {"status": "ok", "business_date": START}
+    assert provider.health() == {"status": "ok", "business_date": START, "day_seconds": None}
+
+
+def test_a_clock_that_runs_by_itself_closes_days_and_writes_statements(tmp_path):
+    """--day-seconds: days pass without anyone moving the clock, and each close books what was paid."""
+    with start_sandbox(tmp_path / "clocked", start_date=START, day_seconds=1.0) as process:
+        provider = GenericHttpConnector(process.url, timeout=10)
+        started = time.monotonic()
+        (result,) = run(lambda: provider.submit("sepa_instant", [sepa(1, prefix="D")]), provider)
+        assert result.accepted
+        health = provider.health()
+        assert health["day_seconds"] == 1.0
+        while provider.health()["business_date"] < "2025-01-09" and time.monotonic() - started < 30:
+            time.sleep(0.2)
+        assert provider.health()["business_date"] >= "2025-01-09"  # three days closed, nobody asked
+        names = [s.name for s in provider.list_statements()]
+        booked = [n for n in names if "sepa_instant" in n.lower() or "EUR" in n]
+        assert booked, names
+        texts = [provider.download_statement(n, tmp_path / n).read_text() for n in booked]
+        assert sum(t.count("D-00000001") for t in texts) == 1  # booked once, on the day it was paid
+
+
+def test_a_clock_without_a_positive_period_is_refused(tmp_path):
+    from payouts_sandbox.app import create_app
+
+    with pytest.raises(ValueError, match="day_seconds"):
+        create_app(tmp_path / "s", day_seconds=0)
 
 
 def test_idempotent_replay_returns_the_same_result_and_executes_once(provider):

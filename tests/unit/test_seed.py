@@ -232,3 +232,14 @@ def test_earnings_are_deterministic_per_period(recipients):
     c = seed.generate_earnings(head, "2026-02-02", seed=1)[1]
     assert a.equals(b)
     assert not a["amount_minor"].equals(c["amount_minor"])
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 10, 12])
+def test_a_small_platform_has_every_column_and_the_same_rows(recipients, n):
+    """No payee in a country with local accounts (or with IBANs, or wallets) is no error."""
+    small = seed.generate_recipients(n, seed=7)
+    assert small.columns == seed.RECIPIENT_COLUMNS
+    assert small.equals(recipients.head(n))
+    priced = seed.with_payout_currencies(small, 7)
+    transactions, postings = seed.generate_earnings(priced, "2026-01-05", 7)
+    assert transactions.height == n

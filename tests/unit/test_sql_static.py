@@ -33,6 +33,7 @@ ALLOWED = {
     ("ledger.py", "'AND i.paid_currency IS NOT NULL' if fx_kind else ''"): "a fixed fragment",
     ("reconcile/breaks.py", "selection"): "a SELECT written in this package",
     ("submit.py", "_IN_BATCH"): "a fixed condition of the same module, its values as %(name)s placeholders",
+    ("submit.py", "_BATCH_COUNTS"): "a fixed subquery of the same module, over the columns of a batch row",
     ("reconcile/run.py", "', '.join(columns)"): "column names from a fixed list in the same function",
     ("reconcile/run.py", "_OPEN_LINES"): "a fixed FROM ... WHERE of the same module",
     ("seed.py", "cols"): "column names from the RECIPIENT_COLUMNS constant",

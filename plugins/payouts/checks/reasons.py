@@ -162,6 +162,46 @@ REJECT_CODES: frozenset[str] = frozenset(c for c, s in CATALOGUE.items() if s.de
 HOLD_CODES: frozenset[str] = frozenset(c for c, s in CATALOGUE.items() if s.decision == HELD)
 
 
+# What finance reads in a run's summary: a held or rejected item's reason in a few words.
+# The row checks' codes (CATALOGUE) and the codes submit, the kill switch and
+# reconciliation give an item (payouts.items.reason).
+SHORT_LABELS: dict[str, str] = {
+    "FORMULA_IN_CELL": "formula in a cell",
+    "BIC_COUNTRY_MISMATCH": "BIC in another country",
+    "LOCAL_FORMAT_UNCHECKED": "local account format unchecked",
+    "WALLET_NO_CHECKSUM": "wallet without checksum",
+    "WALLET_UNUSUAL_TYPE": "unusual wallet type",
+    "AMOUNT_OVER_LIMIT": "over a limit",
+    "SHARED_DESTINATION": "destination shared by several payees",
+    "DUPLICATE_RECENT_PAYMENT": "possible duplicate of a recent payment",
+    "DESTINATION_COOLING_OFF": "changed bank details, cooling off",
+    "KYC_EXPIRED": "KYC expired",
+    "KYC_UNVERIFIED_LIMIT": "KYC: unverified, over the monthly limit",
+    "SANCTIONS_BLOCK": "sanctions match, frozen",
+    "SANCTIONS_REVIEW": "sanctions review",
+    "SANCTIONED_WALLET": "sanctioned wallet, frozen",
+    "VOP_CLOSE_MATCH": "Verification of Payee: close match",
+    "VOP_NO_MATCH": "Verification of Payee: no match",
+    "VOP_NOT_POSSIBLE": "Verification of Payee: not possible",
+    "EMBARGOED_DESTINATION": "embargoed destination, frozen",
+    "RAIL_PAUSED_FUNDING": "rail paused: our account lacks funds",
+    "REGULATORY_HOLD": "provider's regulatory hold",
+    "ACCOUNT_REJECTED": "provider: account-level rejection",
+    "PROVIDER_REJECTED": "provider rejection",
+    "NO_RAIL_LEFT": "no rail left after a rail-level rejection",
+    "STOPPED": "kill switch",
+    "RETURNED": "returned by the payee's bank",
+}
+# Codes that hold an item (a person must act): the row checks' and submit's.
+HOLDING_CODES: frozenset[str] = HOLD_CODES | {"RAIL_PAUSED_FUNDING", "REGULATORY_HOLD"}
+
+
+def short_label(code: str) -> str:
+    """A reason code in a few words (the code itself when it has no label)."""
+    spec = CATALOGUE.get(code)
+    return SHORT_LABELS.get(code) or (spec.meaning.rstrip(".") if spec else code)
+
+
 def make(code: str, **values: object) -> dict:
     """One reason dict for `code`, its template filled from `values` (missing names show as '?')."""
     spec = CATALOGUE[code]

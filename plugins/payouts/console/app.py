@@ -111,7 +111,9 @@ def render_dashboard(conn) -> str:
             escape(f"{r['approval_decision'] or ''} {r['approved_by'] or ''}".strip()),
             escape(f"{r['created_at']:%Y-%m-%d %H:%M}")])
     batch_rows = [[escape(b["run_id"]), escape(b["rail"]), str(b["batch_no"]), f"{b['item_count']:,}",
-                   str(b["failed"]), escape(b["status"]),
+                   f"{b['accepted']:,}", f"{b['rejected']:,}", f"{b['unanswered']:,}",
+                   f'<span class="status s-{escape(b["status"])}" title="{escape(b["detail"] or "")}">'
+                   f'{escape(b["status"])}</span>',
                    _link(b["airflow_path"], f"{b['task_id']}[{b['map_index']}]")] for b in batches]
     stops = conn.execute(
         "SELECT scope, target, kind, reason, set_by, set_at FROM payouts.stops WHERE lifted_at IS NULL"
@@ -172,7 +174,8 @@ for (const b of document.querySelectorAll("button[data-stop]")) {{
 }}
 </script></section>
 <section class="card"><h2>Batches of the last runs</h2>
-{_table(["run", "rail", "batch", "items", "failed", "status", "Airflow task"], batch_rows, "batches")}</section>
+{_table(["run", "rail", "batch", "items", "accepted", "rejected", "unanswered", "status", "Airflow task"],
+        batch_rows, "batches")}</section>
 </body></html>"""
 
 

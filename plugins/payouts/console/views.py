@@ -193,14 +193,12 @@ def breaks(conn: "psycopg.Connection", status: str | None = "open", limit: int =
 
 
 def batches(conn: "psycopg.Connection", run_ids: list[str]) -> list[dict]:
-    """Batches with the Airflow task instance that sent each one (map index = position in its rail's list)."""
+    """Batches with their status, their payments by answer (accepted, rejected, unanswered) and the
+    Airflow task instance that sent each one (map index = position in its rail's list)."""
     rows = _dicts(conn.execute(
         """
-        SELECT b.run_id, r.dag_run_id, b.rail, b.batch_no, b.item_count, b.status, b.first_item, b.last_item,
-               coalesce((to_jsonb(b) ->> 'wave')::int, 1) AS wave,
-               (SELECT count(*) FROM payouts.payout_items i WHERE i.item_id BETWEEN b.first_item AND b.last_item
-                  AND i.run_id = b.run_id AND i.rail = b.rail AND i.batch_no = b.batch_no
-                  AND i.status IN ('rejected', 'returned')) AS failed
+        SELECT b.run_id, r.dag_run_id, b.rail, b.batch_no, b.item_count, b.status, b.accepted, b.rejected,
+               b.unanswered, b.detail, b.first_item, b.last_item, b.wave
         FROM payouts.batches b JOIN payouts.runs r USING (run_id)
         WHERE b.run_id = ANY(%s) ORDER BY b.run_id DESC, b.rail, b.batch_no
         """, (run_ids,)))

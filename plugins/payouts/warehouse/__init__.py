@@ -7,9 +7,9 @@ is started in the project's data folder.
 
 from __future__ import annotations
 
-from .connection import connect, embedded_server_url, resolve_url
+from .connection import connect, embedded_server_url, release_embedded, resolve_url
 from .migrate import migrate
 from .bulk import copy_in, copy_out
 from .queries import sql
 
-__all__ = ["connect", "copy_in", "copy_out", "embedded_server_url", "migrate", "resolve_url", "sql"]
+__all__ = ["connect", "copy_in", "copy_out", "embedded_server_url", "migrate", "release_embedded", "resolve_url", "sql"]

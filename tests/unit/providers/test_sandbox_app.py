@@ -48,7 +48,8 @@ def sandbox(tmp_path):
 
 
 def test_health_reports_business_date(sandbox):
-    assert sandbox.call("GET", "/v1/health").json() == {"status": "ok", "business_date": "2025-01-06"}
+    assert sandbox.call("GET", "/v1/health").json() == {"status": "ok", "business_date": "2025-01-06",
+                                                        "day_seconds": None}
 
 
 def test_idempotent_replay_executes_once(sandbox):
