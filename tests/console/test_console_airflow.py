@@ -139,6 +139,7 @@ def test_the_approved_run_goes_to_the_end(stack):
         assert accepted == sum(1 for i in items if i["status"] in ("accepted", "settled", "returned")), batches
         assert accepted >= 3, batches
         assert all(b["unanswered"] == 0 and b["accepted"] + b["rejected"] >= 1 for b in batches), batches
+        assert {b["provider"] for b in batches} == {"payouts_sandbox"}, batches
         STATE["batches"] = batches
 
 

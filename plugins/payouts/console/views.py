@@ -198,7 +198,7 @@ def batches(conn: "psycopg.Connection", run_ids: list[str]) -> list[dict]:
     rows = _dicts(conn.execute(
         """
         SELECT b.run_id, r.dag_run_id, b.rail, b.batch_no, b.item_count, b.status, b.accepted, b.rejected,
-               b.unanswered, b.detail, b.first_item, b.last_item, b.wave
+               b.unanswered, b.detail, b.first_item, b.last_item, b.wave, b.provider
         FROM payouts.batches b JOIN payouts.runs r USING (run_id)
         WHERE b.run_id = ANY(%s) ORDER BY b.run_id DESC, b.rail, b.batch_no
         """, (run_ids,)))
