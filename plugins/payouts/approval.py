@@ -194,14 +194,6 @@ def record_rejection(conn: "psycopg.Connection", run_id: str, responder: str | N
 
 # -- stops and four eyes -----------------------------------------------------
 
-def stopped(conn: "psycopg.Connection", run_id: str, rail: str) -> str | None:
-    """The reason new submissions of this run on this rail must not leave, or None."""
-    from payouts.submit import active_stop
-
-    stop = active_stop(conn, run_id, rail)
-    return None if stop is None else f"{stop[0]}: {stop[1]}"
-
-
 FOUR_EYES_KINDS = ("sanctions_clear", "break_write_off", "payee_details_change")
 # What a payee-details change may set: one destination, nothing else.
 DESTINATION_FIELDS = ("iban", "bic", "account_number", "routing_code", "wallet_address", "network")

@@ -63,10 +63,3 @@ def classify(code: str | None) -> str:
     entry = REASON_CODES.get(code or "")
     return entry.klass if entry else "unknown"
 
-
-def action(code: str | None) -> str:
-    return ACTIONS[classify(code)]
-
-
-def codes_of(klass: str) -> list[str]:
-    return sorted(c for c, r in REASON_CODES.items() if r.klass == klass)

@@ -45,13 +45,6 @@ _EVM_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 _BASE58_RE = re.compile(r"[1-9A-HJ-NP-Za-km-z]+")
 
 
-def normalise_network(value: str | None) -> str | None:
-    if value is None:
-        return None
-    v = value.strip().lower()
-    return NETWORK_ALIASES.get(v, v)
-
-
 def _bitcoin(address: str) -> tuple[str | None, str | None, str]:
     """-> (code, detail, family) for a bitcoin mainnet payout."""
     from bip_utils import Base58Decoder

@@ -188,19 +188,3 @@ def confirm_suggestion(conn: psycopg.Connection, suggestion_id: int, who: str) -
         closed = close_answered_breaks(conn, who=who)
     return {"suggestion_id": suggestion_id, "line_id": line_id, "item_id": item_id, "breaks_closed": closed}
 
-
-def reject_suggestion(conn: psycopg.Connection, suggestion_id: int, who: str, note: str | None = None) -> None:
-    """A person rejects a suggestion; who and why are kept on it."""
-    if not who or not who.strip():
-        raise BreakError("a suggestion is rejected by someone: `who` is required")
-    with conn.transaction():
-        row = conn.execute("SELECT status, decided_by FROM recon.suggestions WHERE suggestion_id = %s FOR UPDATE",
-                           (suggestion_id,)).fetchone()
-        if row is None:
-            raise BreakError(f"suggestion {suggestion_id} does not exist")
-        if row[0] != "open":
-            raise BreakError(f"suggestion {suggestion_id} was already {row[0]} by {row[1]}")
-        conn.execute(
-            "UPDATE recon.suggestions SET status = 'rejected', decided_by = %s, decided_at = now(), note = %s"
-            " WHERE suggestion_id = %s", (who, note, suggestion_id),
-        )

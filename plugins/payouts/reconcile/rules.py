@@ -64,10 +64,6 @@ RULES: tuple[Rule, ...] = (
 
 RULES_BY_NAME: Mapping[str, Rule] = MappingProxyType({r.name: r for r in RULES})
 
-# Rules that settle an item (clearing -> cash) when they match it.
-SETTLING_RULES: frozenset[str] = frozenset(
-    {"exact_end_to_end", "batch_sum", "with_fee", "fx_tolerance", "suggestion_confirmed"}
-)
 CONFIRMED_SUGGESTION_RULE = "suggestion_confirmed"
 
 BREAK_TYPES: dict[str, str] = {

@@ -134,10 +134,6 @@ def refuse_without_a_complete_statement(parsed: ParsedStatement) -> ParsedStatem
     return parsed
 
 
-def empty_lines() -> pl.DataFrame:
-    return pl.DataFrame(schema=LINE_SCHEMA)
-
-
 def signed_decimal(text: str, debit: bool) -> str:
     """The bank's amount text with a sign; '-0' is kept as '0'."""
     text = text.strip()
