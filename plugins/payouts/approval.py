@@ -29,7 +29,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from payouts import money
+from payouts import destinations, money
 
 if TYPE_CHECKING:
     import psycopg
@@ -242,20 +242,10 @@ def decide_action(conn: "psycopg.Connection", request_id: int, decided_by: str, 
         elif approve and kind == "payee_details_change":
             _change_destination(conn, subject)
         elif approve and kind == "break_write_off":
-            before = conn.execute(
-                "SELECT to_jsonb(b) FROM recon.breaks b WHERE break_id = %s AND status = 'open' FOR UPDATE",
-                (subject["break_id"],)).fetchone()
-            if before is None:
-                raise ValueError(f"break {subject['break_id']} is not open")
-            after = conn.execute(
-                "UPDATE recon.breaks SET status = 'resolved', resolved_at = now(), resolution = %s"
-                " WHERE break_id = %s RETURNING to_jsonb(recon.breaks.*)",
-                (f"written off: {note}", subject["break_id"])).fetchone()
-            conn.execute(
-                "INSERT INTO recon.break_audit (break_id, action, who, note, before, after)"
-                " VALUES (%s, 'resolved', %s, %s, %s, %s)",
-                (subject["break_id"], f"{requested_by}+{decided_by}", f"write-off: {note}",
-                 json.dumps(before[0], default=str), json.dumps(after[0], default=str)))
+            from payouts.reconcile.breaks import resolve_break
+
+            resolve_break(conn, subject["break_id"], f"{requested_by}+{decided_by}", f"write-off: {note}",
+                          resolution=f"written off: {note}")
     return {"request_id": request_id, "kind": kind, "status": "approved" if approve else "refused",
             "requested_by": requested_by, "decided_by": decided_by}
 
@@ -269,13 +259,13 @@ def _change_destination(conn: "psycopg.Connection", subject: dict) -> None:
     updated = conn.execute(
         "UPDATE payouts.recipients SET dest_kind = %(kind)s, iban = %(iban)s, bic = %(bic)s,"
         " account_number = %(account_number)s, routing_code = %(routing_code)s,"
-        " wallet_address = %(wallet_address)s, network = %(network)s,"
-        " destination_blocked_reason = NULL, destination_changed_at = now()"
+        " wallet_address = %(wallet_address)s, network = %(network)s, destination_changed_at = now()"
         " WHERE recipient_id = %(recipient_id)s",
         {**cleared, "kind": kind, "recipient_id": subject["recipient_id"]},
     ).rowcount
     if updated != 1:
         raise LookupError(f"no recipient {subject['recipient_id']!r}")
+    destinations.unblock(conn, "SELECT %(recipient_id)s", {"recipient_id": subject["recipient_id"]})
 
 
 # -- the DAG's approval steps (Airflow only here, imported lazily) -------------

@@ -352,7 +352,7 @@ def _listed(run_ids: list[str], most: int = 5) -> str:
 
 
 def print_summary(summary: dict) -> None:
-    from payouts.checks.reasons import short_label
+    from payouts.reasons import short_label
 
     out = sys.stdout
     items = summary["items"]

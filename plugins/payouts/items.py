@@ -90,6 +90,3 @@ def move_decided(conn: psycopg.Connection, decided: str, from_status: str, decis
     return {decision: int(moved.get(decision, 0)) for decision in decisions}
 
 
-def reason(code: str, text: str, iso_code: str | None = None) -> dict:
-    """A reason as items carry it: our stable code, the ISO 20022 code where one fits, a sentence."""
-    return {"code": code, "iso_code": iso_code, "text": text}

@@ -1,12 +1,18 @@
-"""Double-entry postings: build, post, prove balanced.
+"""Double-entry postings: build, post, prove balanced. The one writer of the ledger.
 
 Each business event on an item is one ledger transaction named
 '<kind>:<item_id>' with two legs (debit +amount, credit -amount) in the item's
 currency. The transaction id is the primary key, so an event posted twice
 (a retried task, a re-run) adds nothing.
+
+Everything that posts goes through `post_rows` (`post_transfers` for items,
+`post_amounts` for amounts that are not an item's, such as a fee), and the
+currencies come from `sync_currencies`: nothing else inserts into `ledger.`.
 """
 
 from __future__ import annotations
+
+import re
 
 import psycopg
 
@@ -47,15 +53,7 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
     come in through `params`. Returns the number of transactions posted now.
     """
     legs = TRANSFERS[kind]
-    values = ", ".join(
-        f"(%(__a{i})s, {sign}, %(__s{i})s, {str(fx_only).lower()})" for i, (_, sign, _, fx_only) in enumerate(legs)
-    )
-    leg_params = {}
-    for i, (account, _, side, _) in enumerate(legs):
-        leg_params[f"__a{i}"] = account
-        leg_params[f"__s{i}"] = side
     fx_kind = all(fx_only for *_, fx_only in legs)
-    bound = dict(params or {}, __kind=kind, **leg_params)
     with conn.transaction(), planner_restored(conn):
         # The selection first, with its real size: the items are read through the
         # primary key for a batch and hash-joined for a run (bulk.selected_ids). The CTEs
@@ -63,25 +61,70 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
         # row and loop over a hundred thousand, so transactions and legs hash-join.
         ids = selected_ids(conn, "_posting", selection, params)
         if ids is None:
-            posted = 0
-        else:
-            conn.execute("SET LOCAL enable_nestloop = off")
-            posted = int(conn.execute(_transfer_query(ids, values, fx_kind), bound).fetchone()[0])
-    return posted
-
-
-def _transfer_query(ids: str, values: str, fx_kind: bool) -> str:
-    return f"""
-        WITH picked AS (
-            SELECT i.item_id, i.recipient_id, i.currency, i.amount_minor,
-                   COALESCE(i.paid_currency, i.currency) AS paid_currency,
-                   COALESCE(i.paid_amount_minor, i.amount_minor) AS paid_amount_minor,
-                   i.paid_currency IS NOT NULL AS converted
+            return 0
+        conn.execute("SET LOCAL enable_nestloop = off")
+        rows = f"""
+            SELECT %(__kind)s || ':' || i.item_id, i.recipient_id, i.currency, i.amount_minor,
+                   i.paid_currency, i.paid_amount_minor
             FROM payouts.payout_items i
             WHERE i.item_id {ids} {"AND i.paid_currency IS NOT NULL" if fx_kind else ""}
+            """
+        return post_rows(conn, kind, rows, legs, params)
+
+
+# kind -> (debit account, credit account) of the amounts that are not an item's own
+# (the amount stays the item's id for the transaction's name).
+AMOUNT_POSTINGS: dict[str, tuple[str, str]] = {
+    # a statement debited more than the item: the provider's fee
+    "fee": ("fees", "cash"),
+}
+
+
+def post_amounts(conn: psycopg.Connection, kind: str, selection: str, params: dict | None = None) -> int:
+    """Post `kind` for every (item_id, currency, amount_minor) row that `selection` returns.
+
+    One transaction '<kind>:<item_id>' per item, without a recipient; amounts of zero or
+    less post nothing. `selection` is SQL written in this package; values come in through `params`.
+    """
+    debit, credit = AMOUNT_POSTINGS[kind]
+    rows = f"""
+        SELECT %(__kind)s || ':' || s.item_id, NULL::text, s.currency, s.amount_minor, NULL::text, NULL::bigint
+        FROM ({selection}) AS s (item_id, currency, amount_minor)
+        WHERE s.amount_minor > 0
+        """
+    return post_rows(conn, kind, rows, [(debit, 1, "owed", False), (credit, -1, "owed", False)], params)
+
+
+def post_rows(conn: psycopg.Connection, kind: str, rows: str, legs: list[Leg], params: dict | None = None,
+              *, fresh_into: str | None = None) -> int:
+    """Post one transaction of `kind` per row that `rows` returns, with `legs`: the one ledger writer.
+
+    `rows` is SQL written in this package returning (txn_id, recipient_id, currency,
+    amount_minor, paid_currency, paid_amount_minor); the paid pair is NULL unless the
+    payment was converted. A transaction id posted before adds nothing (ON CONFLICT). The
+    ids posted now are also inserted into the temporary table `fresh_into` when named.
+    Returns the number of transactions posted now.
+    """
+    values = ", ".join(
+        f"(%(__a{i})s, {sign}, %(__s{i})s, {str(fx_only).lower()})" for i, (_, sign, _, fx_only) in enumerate(legs)
+    )
+    leg_params = {}
+    for i, (account, _, side, _) in enumerate(legs):
+        leg_params[f"__a{i}"] = account
+        leg_params[f"__s{i}"] = side
+    if fresh_into is not None and not re.fullmatch(r"[a-z_]+", fresh_into):
+        raise ValueError(f"fresh_into must name a temp table of this package, not {fresh_into!r}")
+    fresh = f", fresh AS (INSERT INTO {fresh_into} (txn_id) SELECT txn_id FROM txn)" if fresh_into else ""
+    query = f"""
+        WITH picked AS (
+            SELECT r.txn_id, r.recipient_id, r.currency, r.amount_minor,
+                   COALESCE(r.paid_currency::text, r.currency) AS paid_currency,
+                   COALESCE(r.paid_amount_minor::bigint, r.amount_minor) AS paid_amount_minor,
+                   r.paid_currency IS NOT NULL AS converted
+            FROM ({rows}) AS r (txn_id, recipient_id, currency, amount_minor, paid_currency, paid_amount_minor)
         ), txn AS (
             INSERT INTO ledger.transactions (txn_id, kind)
-            SELECT %(__kind)s || ':' || item_id, %(__kind)s FROM picked
+            SELECT txn_id, %(__kind)s FROM picked
             ON CONFLICT (txn_id) DO NOTHING
             RETURNING txn_id
         ), legs AS (
@@ -90,12 +133,30 @@ def _transfer_query(ids: str, values: str, fx_kind: bool) -> str:
                    CASE leg.side WHEN 'paid' THEN p.paid_currency ELSE p.currency END,
                    leg.sign * CASE leg.side WHEN 'paid' THEN p.paid_amount_minor ELSE p.amount_minor END
             FROM txn t
-            JOIN picked p ON t.txn_id = %(__kind)s || ':' || p.item_id
+            JOIN picked p ON t.txn_id = p.txn_id
             CROSS JOIN (VALUES {values}) AS leg(account, sign, side, fx_only)
             WHERE p.converted OR NOT leg.fx_only
-        )
+        ){fresh}
         SELECT count(*) FROM txn  -- legs runs to completion all the same (a data-modifying WITH)
         """
+    bound = dict(params or {}, __kind=kind, **leg_params)
+    return int(conn.execute(query, bound).fetchone()[0])
+
+
+def sync_currencies(conn: psycopg.Connection) -> None:
+    """The ledger's currencies from payouts.money: one source of truth for exponents."""
+    from payouts import money
+
+    rows = [
+        (code, exp, "crypto" if money.is_crypto(code) else "fiat")
+        for code, exp in sorted(money.EXPONENTS.items())
+    ]
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO ledger.currencies (code, exponent, kind) VALUES (%s, %s, %s) "
+            "ON CONFLICT (code) DO UPDATE SET exponent = EXCLUDED.exponent, kind = EXCLUDED.kind",
+            rows,
+        )
 
 
 def unbalanced(conn: psycopg.Connection) -> list[tuple[str, str, int]]:

@@ -321,7 +321,7 @@ def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
 def reasons_of_stopped_items(conn: psycopg.Connection, run_id: str) -> tuple[dict[str, int], dict[str, int]]:
     """Held items by each holding reason they carry (an item held for two counts under both),
     and rejected items by the reason that rejected them (their last): what finance acts on."""
-    from payouts.checks.reasons import HOLDING_CODES
+    from payouts.reasons import HOLDING_CODES
 
     held = dict(conn.execute(
         """

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from payouts import money
+from payouts import ledger, money
 
 if TYPE_CHECKING:
     import polars as pl
@@ -921,7 +921,7 @@ def load(conn: "psycopg.Connection", n: int, seed: int = 42, period: str | None 
     period = period or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     started = time.perf_counter()
     recipients = with_payout_currencies(generate_recipients(n, seed), seed)
-    transactions, postings = generate_earnings(recipients, period, seed)
+    _, postings = generate_earnings(recipients, period, seed)
     say(f"generated {n:,} recipients and their {period} earnings in {time.perf_counter() - started:.1f} s")
 
     with conn.transaction():
@@ -937,40 +937,24 @@ def load(conn: "psycopg.Connection", n: int, seed: int = 42, period: str | None 
         say(f"recipients: {added:,} added ({n - added:,} already there) in {time.perf_counter() - step:.1f} s")
 
         step = time.perf_counter()
-        conn.execute("CREATE TEMP TABLE seed_transactions (txn_id text, kind text NOT NULL) ON COMMIT DROP")
         conn.execute(
             "CREATE TEMP TABLE seed_postings (txn_id text, account text, recipient_id text,"
             " currency text, amount_minor bigint) ON COMMIT DROP"
         )
-        copy_in(conn, "seed_transactions", transactions)
         copy_in(conn, "seed_postings", postings, POSTING_COLUMNS)
-        conn.execute("ANALYZE seed_transactions")
         conn.execute("ANALYZE seed_postings")
-        # Only earnings of recipients stored with that currency, and only new transaction ids:
-        # the postings follow their transaction in the same statement, as in payouts.ledger.
-        rows = conn.execute(
-            """
-            WITH fresh AS (
-                INSERT INTO ledger.transactions (txn_id, kind)
-                SELECT t.txn_id, t.kind
-                FROM seed_transactions t
-                JOIN seed_postings p ON p.txn_id = t.txn_id AND p.account = 'payable'
-                JOIN payouts.recipients r ON r.recipient_id = p.recipient_id AND r.currency = p.currency
-                ORDER BY t.txn_id
-                ON CONFLICT (txn_id) DO NOTHING
-                RETURNING txn_id
-            ), legs AS (
-                INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor)
-                SELECT p.txn_id, p.account, p.recipient_id, p.currency, p.amount_minor
-                FROM seed_postings p JOIN fresh f ON f.txn_id = p.txn_id
-                RETURNING currency, account, amount_minor
-            )
-            SELECT currency, count(*), sum(amount_minor)::bigint FROM legs
-            WHERE account = 'earnings' GROUP BY currency
-            """
-        ).fetchall()
-        posted = sum(int(count) for _, count, _ in rows)
-        earned = {currency: int(total) for currency, _, total in rows}
+        # Only earnings of recipients stored with that currency, and only new transaction ids.
+        conn.execute("CREATE TEMP TABLE seed_fresh (txn_id text PRIMARY KEY) ON COMMIT DROP")
+        posted = ledger.post_rows(
+            conn, "earning",
+            "SELECT p.txn_id, p.recipient_id, p.currency, -p.amount_minor, NULL, NULL"
+            " FROM seed_postings p"
+            " JOIN payouts.recipients r ON r.recipient_id = p.recipient_id AND r.currency = p.currency"
+            " WHERE p.account = 'payable' ORDER BY p.txn_id",
+            [("earnings", 1, "owed", False), ("payable", -1, "owed", False)], fresh_into="seed_fresh")
+        earned = {currency: int(total) for currency, total in conn.execute(
+            "SELECT p.currency, (-sum(p.amount_minor))::bigint FROM seed_postings p JOIN seed_fresh f USING (txn_id)"
+            " WHERE p.account = 'payable' GROUP BY p.currency").fetchall()}
         if fast:
             conn.execute("SET LOCAL session_replication_role = origin")
         say(f"earnings: {posted:,} transactions posted for {period} in {time.perf_counter() - step:.1f} s")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from payouts import items, ledger, reason_codes, settings
+from payouts import destinations, items, ledger, reasons, settings
 from payouts.providers.contract import (
     AmbiguousOutcome, Connector, Creditor, Payment, PaymentResult, ProviderError, ProviderUnavailable,
 )
@@ -98,18 +98,18 @@ def lift_stop(conn: psycopg.Connection, scope: str, target: str, kind: str, lift
     ).rowcount
 
 
-def _apply_stop(conn: psycopg.Connection, params: dict, kind: str, reason_text: str) -> int:
+def _apply_stop(conn: psycopg.Connection, params: dict, kind: str, why: str) -> int:
     """Cancel (kill switch: money back to payable) or hold (funding) the batch's queued items."""
     with conn.transaction():
         if kind == "kill":
             moved = items.move_items(conn, _QUEUED, "cancelled", params, detail="kill switch",
-                                     reasons=[items.reason("STOPPED", reason_text)])
+                                     reasons=[reasons.make("STOPPED", why=f"Stopped: {why}")])
             ledger.post_transfers(
                 conn, "release",
                 f"SELECT i.item_id FROM payouts.payout_items i WHERE {_IN_BATCH} AND i.status = 'cancelled'", params)
         else:
             moved = items.move_items(conn, _QUEUED, "held", params, detail="rail paused",
-                                     reasons=[items.reason("RAIL_PAUSED_FUNDING", reason_text, "AM04")])
+                                     reasons=[reasons.make("RAIL_PAUSED_FUNDING", iso="AM04", rail=params["rail"], why=why)])
     return moved
 
 
@@ -159,7 +159,7 @@ def _submit(conn: psycopg.Connection, provider: Connector, params: dict) -> Batc
     stop = active_stop(conn, run_id, rail)
     if stop:
         kind, why = stop
-        moved = _apply_stop(conn, params, kind, f"{'Stopped' if kind == 'kill' else 'Rail paused'}: {why}")
+        moved = _apply_stop(conn, params, kind, why)
         if kind == "kill":
             outcome.cancelled = moved
         else:
@@ -373,7 +373,7 @@ def _funded(conn: psycopg.Connection, provider: Connector, frame, params: dict) 
             why = (f"{params['rail']} {currency}: batch needs {amount} minor units,"
                    f" the prefunded balance has {available}")
             set_stop(conn, "rail", params["rail"], "funding", why, "system")
-            _apply_stop(conn, params, "funding", f"Rail paused: {why}")
+            _apply_stop(conn, params, "funding", why)
             return False
     return True
 
@@ -434,9 +434,9 @@ def _record_answers(conn: psycopg.Connection, rail: str, answers) -> None:
 
 
 def _apply_rejection(conn: psycopg.Connection, rail: str, code: str | None) -> None:
-    """Act on the provider's rejections carrying one reason code, by its class (reason_codes.py)."""
+    """Act on the provider's rejections carrying one reason code, by its class (payouts.reasons)."""
     iso = code or "MS03"
-    klass = reason_codes.classify(iso)
+    klass = reasons.classify(iso)
     selection = ("SELECT item_id FROM _answers WHERE status = 'rejected'"
                  " AND reason_code IS NOT DISTINCT FROM %(code)s")
     params = {"code": code, "rail": rail}
@@ -446,40 +446,30 @@ def _apply_rejection(conn: psycopg.Connection, rail: str, code: str | None) -> N
                      " WHERE i.item_id = _answers.item_id AND NOT EXISTS (SELECT 1 FROM payouts.attempts a"
                      " WHERE a.item_id = i.item_id AND a.rail = f.rail))")
         items.move_items(conn, f"{selection} AND {next_rail}", "fallback", params, detail=f"{iso} on {rail}",
-                         reasons=[items.reason("RAIL_REJECTED", f"{rail} could not carry the payment ({iso});"
-                                               " it falls back to the next rail.", iso)])
+                         reasons=[reasons.make("RAIL_REJECTED", iso=iso, rail=rail)])
         items.move_items(conn, f"{selection} AND NOT {next_rail}", "rejected", params,
                          detail=f"{iso} on {rail}, no rail left",
-                         reasons=[items.reason("NO_RAIL_LEFT", f"{rail} rejected the payment ({iso}) and no"
-                                               " fallback rail is left.", iso)])
+                         reasons=[reasons.make("NO_RAIL_LEFT", iso=iso, rail=rail)])
     elif klass == "funding":
         set_stop(conn, "rail", rail, "funding", f"the provider answered {iso}: our account lacks funds", "system")
         items.move_items(conn, selection, "held", params, detail=f"{iso} on {rail}",
-                         reasons=[items.reason("RAIL_PAUSED_FUNDING", f"Our account on {rail} lacks funds"
-                                               f" ({iso}); the rail is paused until treasury tops it up.", iso)])
+                         reasons=[reasons.make("RAIL_PAUSED_FUNDING", iso=iso, rail=rail,
+                                               why="treasury must top it up before it resumes")])
     elif klass == "regulatory":
         items.move_items(conn, selection, "held", params, detail=f"{iso} on {rail}",
-                         reasons=[items.reason("REGULATORY_HOLD", f"The provider held the payment for a"
-                                               f" regulatory reason ({iso}); compliance must look.", iso)])
+                         reasons=[reasons.make("REGULATORY_HOLD", iso=iso, rail=rail)])
     else:
         account_level = klass == "account_level"
         items.move_items(
             conn, selection, "rejected", params, detail=f"rejected on {rail}: {iso}",
-            reasons=[items.reason(
-                "ACCOUNT_REJECTED" if account_level else "PROVIDER_REJECTED",
-                f"The provider rejected the payment on {rail} with {iso}"
-                + ("; the destination is blocked until the payee changes it." if account_level else "."),
-                iso,
-            )],
+            reasons=[reasons.make("ACCOUNT_REJECTED" if account_level else "PROVIDER_REJECTED", iso=iso, rail=rail)],
         )
         if account_level:
-            conn.execute(
-                "UPDATE payouts.recipients r SET destination_blocked_reason = %(why)s"
-                " FROM payouts.payout_items i, _answers t"
-                " WHERE t.status = 'rejected' AND t.reason_code IS NOT DISTINCT FROM %(code)s"
-                " AND i.item_id = t.item_id AND r.recipient_id = i.recipient_id",
-                {"code": code, "why": json.dumps({"iso_code": iso, "rail": rail})},
-            )
+            destinations.block(
+                conn, "SELECT i.recipient_id, i.item_id, %(rail)s, %(iso)s FROM payouts.payout_items i"
+                      " JOIN _answers t ON t.item_id = i.item_id WHERE t.status = 'rejected'"
+                      " AND t.reason_code IS NOT DISTINCT FROM %(code)s",
+                "rejected", {"code": code, "rail": rail, "iso": iso})
 
 
 def plan_fallback(conn: psycopg.Connection, run_id: str, batch_size: int = settings.BATCH_SIZE) -> dict[str, list[dict]]:
@@ -583,7 +573,7 @@ def _park_unknown(conn: psycopg.Connection, answered, detail: str, why: str) -> 
     if missing:
         with conn.transaction():
             items.move_items(conn, "SELECT unnest(%(ids)s::text[])", "awaiting_status", {"ids": missing},
-                             detail=detail, reasons=[items.reason("NO_PROVIDER_ANSWER", why)])
+                             detail=detail, reasons=[reasons.make("NO_PROVIDER_ANSWER", why=why)])
     return len(missing)
 
 

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from payouts import ledger
+from payouts.rails import RAILS
 from payouts.providers import registry
 from payouts import run as payout_run
 from payouts.providers.contract import Connector, Payment, PaymentResult
@@ -143,7 +144,10 @@ def test_pending_answers_stay_submitted_until_the_poller_hears_the_final_answer(
         blocked = conn.execute(
             "SELECT r.destination_blocked_reason FROM payouts.recipients r JOIN payouts.payout_items i"
             " USING (recipient_id) WHERE i.item_id = %s", (rejected_item,)).fetchone()[0]
-        assert json.loads(blocked)["iso_code"] == "AC04"
+        reason = json.loads(blocked)
+        assert reason == {"event": "rejected", "item_id": rejected_item, "rail": reason["rail"],
+                                       "reason_code": "AC04"}
+        assert reason["rail"] in RAILS
         sends = conn.execute("SELECT count(*) FROM ledger.transactions WHERE txn_id LIKE %s",
                              (f"send:{run_id}-%",)).fetchone()[0]
         assert sends == len(accepted)

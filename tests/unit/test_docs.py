@@ -2,10 +2,12 @@
 
 from pathlib import Path
 
-from payouts.checks.reasons import markdown_table
+from payouts.reasons import markdown_table
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def test_reason_table_matches_the_catalogue():
-    assert markdown_table().strip() in (DOCS / "reasons.md").read_text(encoding="utf-8")
+def test_reason_tables_match_the_catalogue():
+    text = (DOCS / "reasons.md").read_text(encoding="utf-8")
+    assert markdown_table("checks").strip() in text
+    assert markdown_table("answers").strip() in text

@@ -2,7 +2,7 @@
 
 Vectorised in polars over a frame of rows; the per-value library calls
 (schwifty for IBAN/BIC, python-stdnum for local schemes) run once per distinct
-value and are joined back. Reasons come from `payouts.checks.reasons`.
+value and are joined back. Reasons come from `payouts.reasons`.
 
 Rules worth knowing (all data below, so they can be read and changed):
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from payouts.checks.reasons import reason_expr
+from payouts.reasons import reason_expr
 from payouts.money import EXPONENTS
 from payouts.routing import SEPA_COUNTRIES
 

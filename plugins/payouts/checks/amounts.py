@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from payouts.checks.reasons import reason_expr
+from payouts.reasons import reason_expr
 from payouts.money import EXPONENTS, to_minor
 from payouts.rails import RAILS
 

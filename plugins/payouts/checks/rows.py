@@ -5,7 +5,7 @@ items joined to recipients) and adds, per row:
 
 - decision: 'rejected' if any reason rejects, else 'held' if any holds, else 'ready';
 - reasons: a list of structs {code, iso_code, text} (the shape of
-  `payouts.items.reason()`; `pl.Series.to_list()` gives the dicts, and
+  `payouts.reasons.make()`; `pl.Series.to_list()` gives the dicts, and
   `reasons_json` does the JSON for the warehouse's jsonb);
 - dest_kind ('iban' | 'local' | 'wallet', null when none or several are given),
   destination (normalised: the IBAN; 'CC:routing:account'; '<family>:<address>',
@@ -28,7 +28,7 @@ import polars as pl
 
 from payouts.checks.accounts import check_accounts, normalise_iban_expr
 from payouts.checks.amounts import check_amounts
-from payouts.checks.reasons import REJECT_CODES, CATALOGUE, reason_expr
+from payouts.reasons import CHECK_CODES, REJECT_CODES, reason_expr
 from payouts.checks.wallets import NETWORK_ALIASES, check_wallets
 
 INPUT_COLUMNS = ("payout_id", "recipient_id", "name", "country", "amount", "currency", "iban", "bic",
@@ -192,4 +192,4 @@ def reasons_json(reasons: list[dict] | None) -> str:
 
 
 def catalogue_codes() -> list[str]:
-    return sorted(CATALOGUE)
+    return sorted(CHECK_CODES)

@@ -122,7 +122,7 @@ class PayeeVerification:
 def _warehouse_checks(screened: "pl.DataFrame", wallets_listed: set[str], vop: "pl.DataFrame"):
     """The `extra_checks` hook of check_rows: reasons only the warehouse can give."""
     import polars as pl
-    from payouts.checks.reasons import reason_expr
+    from payouts.reasons import reason_expr, vop_close_match_detail
 
     def extra(frame: pl.DataFrame) -> pl.DataFrame:
         frame = frame.join(screened.rename({"decision": "_screening"}), on="recipient_id", how="left")
@@ -166,7 +166,10 @@ def _warehouse_checks(screened: "pl.DataFrame", wallets_listed: set[str], vop: "
                 "SANCTIONED_WALLET", pl.col("wallet_address").is_in(sorted(wallets_listed)),
                 wallet_address=pl.col("wallet_address")),
             _rsn_vop_close=reason_expr("VOP_CLOSE_MATCH", pl.col("_vop") == "close_match",
-                                       detail=pl.col("_vop_held_name"), name=pl.col("name")),
+                                       detail=pl.when(pl.col("_vop_held_name").is_not_null())
+                                       .then(pl.format(vop_close_match_detail("{}"), pl.col("_vop_held_name")))
+                                       .otherwise(pl.lit(vop_close_match_detail(None))),
+                                       name=pl.col("name")),
             _rsn_vop_none=reason_expr("VOP_NO_MATCH", pl.col("_vop") == "no_match", name=pl.col("name")),
             _rsn_vop_na=reason_expr("VOP_NOT_POSSIBLE", pl.col("_vop") == "not_possible"),
         ).drop("_screening", "top_entry_id", "top_name", "top_score", "_vop", "_vop_held_name")
@@ -240,7 +243,7 @@ def check_run_items(conn: psycopg.Connection, run_id: str, verify=None) -> dict[
 def file_warehouse_checks(conn: psycopg.Connection):
     """`payouts check FILE` with a warehouse: KYC and recent payments of the recipients it knows."""
     import polars as pl
-    from payouts.checks.reasons import reason_expr
+    from payouts.reasons import reason_expr
 
     def extra(frame: pl.DataFrame) -> pl.DataFrame:
         ids = frame["recipient_id"].drop_nulls().unique().to_list()

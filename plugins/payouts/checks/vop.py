@@ -3,7 +3,7 @@
 `parse_vop_response` turns a VoP status report (with or without its ISO
 namespace, as German banks send both) into one `VopResult` per request;
 `vop_decisions` applies a platform's `VopPolicy` and gives each request
-'ready' or 'held' with a reason shaped like `payouts.items.reason()`.
+'ready' or 'held' with a reason made by `payouts.reasons.make()`.
 
 The answer is parsed here more strictly than a statement (any DOCTYPE is
 refused, the size is capped) and read by the one pain.002 reader,
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from payouts.items import reason
+from payouts.reasons import make, vop_close_match_detail
 
 if TYPE_CHECKING:
     from payouts.statements.pain002 import TransactionStatus
@@ -223,27 +223,14 @@ def parse_vop_response(xml_bytes: bytes,
 
 
 def vop_reason(result: VopResult) -> dict | None:
-    """The reason a payout item carries for a VoP outcome other than a match."""
+    """The reason a payout item carries for a VoP outcome other than a match (the catalogue's text)."""
     if result.status == "close_match":
-        named = (f"the bank holds the name '{result.held_name}'" if result.held_name
-                 else "the bank reports a close match without giving the name it holds")
-        given = f" (given: '{result.requested_name}')" if result.requested_name else ""
-        return reason(
-            "VOP_CLOSE_MATCH",
-            f"Verification of Payee: {named}{given}, close to but not the name on the "
-            "payout; correct the payee name or confirm it before paying.",
-        )
+        return make("VOP_CLOSE_MATCH", detail=vop_close_match_detail(result.held_name),
+                    name=result.requested_name)
     if result.status == "no_match":
-        return reason(
-            "VOP_NO_MATCH",
-            "Verification of Payee: the name does not match the holder of the account; "
-            "paying may send the money to someone else.",
-        )
+        return make("VOP_NO_MATCH", name=result.requested_name)
     if result.status == "not_possible":
-        return reason(
-            "VOP_NOT_POSSIBLE",
-            "Verification of Payee was not possible: the payee's bank could not check the name.",
-        )
+        return make("VOP_NOT_POSSIBLE")
     return None
 
 

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from payouts import settings
+from payouts import destinations, ledger, settings
 
 if TYPE_CHECKING:
     import polars as pl
@@ -138,6 +138,18 @@ def take_rows(conn: "psycopg.Connection", checked: "pl.DataFrame", *, intake: st
             'code', 'MISSING_FIELD', 'iso_code', NULL, 'text', 'Required field country is empty.'))
         WHERE decision = 'ready' AND (country IS NULL OR length(country) <> 2)
         """)
+    # A blocked destination stays blocked until the payee gives another one.
+    destinations.unblock(conn, """
+        SELECT t.recipient_id
+        FROM (SELECT DISTINCT ON (recipient_id) * FROM _intake WHERE decision = 'ready'
+              ORDER BY recipient_id, row_no DESC) t
+        JOIN payouts.recipients r USING (recipient_id)
+        WHERE (r.iban, r.account_number, r.routing_code, r.wallet_address, r.network) IS DISTINCT FROM
+              (CASE WHEN t.dest_kind = 'iban' THEN t.iban END, CASE WHEN t.dest_kind = 'local' THEN t.account_number END,
+               CASE WHEN t.dest_kind = 'local' THEN t.routing_code END,
+               CASE WHEN t.dest_kind = 'wallet' THEN t.wallet_address END,
+               CASE WHEN t.dest_kind = 'wallet' THEN t.network END)
+        """)
     conn.execute(
         """
         INSERT INTO payouts.recipients (recipient_id, name, country, currency, dest_kind, iban, bic,
@@ -155,39 +167,22 @@ def take_rows(conn: "psycopg.Connection", checked: "pl.DataFrame", *, intake: st
             name = EXCLUDED.name, country = EXCLUDED.country, currency = EXCLUDED.currency,
             dest_kind = EXCLUDED.dest_kind, iban = EXCLUDED.iban, bic = EXCLUDED.bic,
             account_number = EXCLUDED.account_number, routing_code = EXCLUDED.routing_code,
-            wallet_address = EXCLUDED.wallet_address, network = EXCLUDED.network,
-            -- a blocked destination stays blocked until the payee gives another one
-            destination_blocked_reason = CASE
-                WHEN (recipients.iban, recipients.account_number, recipients.routing_code,
-                      recipients.wallet_address, recipients.network)
-                     IS NOT DISTINCT FROM (EXCLUDED.iban, EXCLUDED.account_number, EXCLUDED.routing_code,
-                                           EXCLUDED.wallet_address, EXCLUDED.network)
-                THEN recipients.destination_blocked_reason END
+            wallet_address = EXCLUDED.wallet_address, network = EXCLUDED.network
         """)
+    conn.execute("CREATE TEMP TABLE _earned (txn_id text PRIMARY KEY) ON COMMIT DROP")
+    ledger.post_rows(
+        conn, "earning",
+        "SELECT 'file:' || %(source)s || ':' || payout_id, recipient_id, currency, amount_minor, NULL, NULL"
+        " FROM _intake WHERE decision = 'ready' ORDER BY 1",
+        [("earnings", 1, "owed", False), ("payable", -1, "owed", False)], {"source": source}, fresh_into="_earned")
     accepted = conn.execute(
         """
-        WITH ready AS (
-            SELECT 'file:' || %(source)s || ':' || payout_id AS txn_id, * FROM _intake WHERE decision = 'ready'
-        ), txn AS (
-            INSERT INTO ledger.transactions (txn_id, kind)
-            SELECT txn_id, 'earning' FROM ready ORDER BY txn_id
-            ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id
-        ), legs AS (
-            INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor)
-            SELECT r.txn_id, leg.account, r.recipient_id, r.currency, leg.sign * r.amount_minor
-            FROM ready r JOIN txn USING (txn_id)
-            CROSS JOIN (VALUES ('earnings', 1), ('payable', -1)) AS leg(account, sign)
-            RETURNING 1
-        ), taken AS (
-            INSERT INTO payouts.file_payouts (source, payout_id, intake, recipient_id, currency, amount_minor,
-                                              txn_id, created_by)
-            SELECT %(source)s, r.payout_id, %(intake)s, r.recipient_id, r.currency, r.amount_minor, r.txn_id,
-                   %(user)s
-            FROM ready r JOIN txn USING (txn_id)
-            RETURNING payout_id
-        )
-        SELECT count(*) FROM taken WHERE (SELECT count(*) FROM legs) >= 0
-        """, {"source": source, "intake": intake, "user": user}).fetchone()[0]
+        INSERT INTO payouts.file_payouts (source, payout_id, intake, recipient_id, currency, amount_minor,
+                                          txn_id, created_by)
+        SELECT %(source)s, r.payout_id, %(intake)s, r.recipient_id, r.currency, r.amount_minor, e.txn_id, %(user)s
+        FROM _intake r JOIN _earned e ON e.txn_id = 'file:' || %(source)s || ':' || r.payout_id
+        WHERE r.decision = 'ready'
+        """, {"source": source, "intake": intake, "user": user}).rowcount
     conn.execute(
         """
         INSERT INTO payouts.intake_rows (intake, row_no, source, payout_id, recipient_id, currency, amount_minor,

@@ -15,47 +15,11 @@ import psycopg
 from payouts import items, ledger
 from payouts.reconcile.rules import CONFIRMED_SUGGESTION_RULE, SELF_CLOSING_BREAKS
 
-# kind -> (debit account, credit account) for postings whose amount is not the item's.
-AMOUNT_POSTINGS: dict[str, tuple[str, str]] = {
-    "fee": ("fees", "cash"),   # a provider charge on top of a payout
-}
-
 SYSTEM = "reconciliation"   # who closes a break that a later statement answered
 
 
 class BreakError(ValueError):
     """A break or suggestion that cannot be changed as asked (unknown, or already decided)."""
-
-
-def post_amounts(conn: psycopg.Connection, kind: str, selection: str, params: dict | None = None) -> int:
-    """Post `kind` for every (item_id, currency, amount_minor) row that `selection` returns.
-
-    One transaction '<kind>:<item_id>' per item; a transaction id posted before adds nothing.
-    `selection` is SQL written in this package; values come in through `params`.
-    """
-    debit, credit = AMOUNT_POSTINGS[kind]
-    query = f"""
-        WITH picked AS (
-            SELECT s.item_id, s.currency, s.amount_minor
-            FROM ({selection}) AS s (item_id, currency, amount_minor)
-            WHERE s.amount_minor > 0
-        ), txn AS (
-            INSERT INTO ledger.transactions (txn_id, kind)
-            SELECT %(__kind)s || ':' || item_id, %(__kind)s FROM picked
-            ON CONFLICT (txn_id) DO NOTHING
-            RETURNING txn_id
-        ), legs AS (
-            INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor)
-            SELECT t.txn_id, leg.account, NULL, p.currency, leg.sign * p.amount_minor
-            FROM txn t
-            JOIN picked p ON t.txn_id = %(__kind)s || ':' || p.item_id
-            CROSS JOIN (VALUES (%(__debit)s, 1), (%(__credit)s, -1)) AS leg(account, sign)
-            RETURNING 1
-        )
-        SELECT count(*) / 2 FROM legs
-    """
-    bound = dict(params or {}, __kind=kind, __debit=debit, __credit=credit)
-    return int(conn.execute(query, bound).fetchone()[0])
 
 
 def close_answered_breaks(conn: psycopg.Connection, who: str = SYSTEM) -> int:
@@ -97,8 +61,13 @@ def close_answered_breaks(conn: psycopg.Connection, who: str = SYSTEM) -> int:
     ).fetchone()[0])
 
 
-def resolve_break(conn: psycopg.Connection, break_id: int, who: str, note: str) -> dict:
-    """A person resolves an open break with a note; refused if it is unknown or already resolved."""
+def resolve_break(conn: psycopg.Connection, break_id: int, who: str, note: str,
+                  resolution: str | None = None) -> dict:
+    """A person resolves an open break with a note; refused if it is unknown or already resolved.
+
+    `who` may name two people (an approved write-off: 'requester+approver'); `resolution`
+    is what the break keeps as its resolution (the note by default).
+    """
     if not who or not who.strip():
         raise BreakError("a break is resolved by someone: `who` is required")
     if not note or not note.strip():
@@ -122,12 +91,12 @@ def resolve_break(conn: psycopg.Connection, break_id: int, who: str, note: str) 
             )
         after = conn.execute(
             "UPDATE recon.breaks b SET status = 'resolved', resolved_at = now(), resolution = %s"
-            " WHERE b.break_id = %s RETURNING to_jsonb(b)", (note.strip(), break_id),
+            " WHERE b.break_id = %s RETURNING to_jsonb(b)", (resolution or note.strip(), break_id),
         ).fetchone()[0]
         conn.execute(
             "INSERT INTO recon.break_audit (break_id, action, who, note, before, after)"
             " VALUES (%s, 'resolved', %s, %s, %s, %s)",
-            (break_id, who, note.strip(), json.dumps(before), json.dumps(after)),
+            (break_id, who, note.strip(), json.dumps(before, default=str), json.dumps(after, default=str)),
         )
     return after
 
@@ -174,7 +143,7 @@ def confirm_suggestion(conn: psycopg.Connection, suggestion_id: int, who: str) -
                          detail=f"suggestion {suggestion_id} confirmed by {who}")
         fee = abs(line_amount) - item_amount
         if line_ccy == item_ccy and fee > 0:
-            post_amounts(conn, "fee", "SELECT %(item)s::varchar, %(ccy)s::text, %(fee)s::bigint",
+            ledger.post_amounts(conn, "fee", "SELECT %(item)s::varchar, %(ccy)s::text, %(fee)s::bigint",
                          {"item": item_id, "ccy": item_ccy, "fee": fee})
         conn.execute(
             "UPDATE recon.suggestions SET status = 'confirmed', decided_by = %s, decided_at = now()"

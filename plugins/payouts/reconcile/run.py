@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from payouts import items, ledger, settings
+from payouts import destinations, items, ledger, reasons, settings
 from payouts.reconcile.match import match_lines
 from payouts.warehouse import copy_in, copy_out
 
@@ -476,7 +476,7 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
         conn.execute("CREATE TEMP TABLE _fees (line_id bigint, item_id text, currency text, fee_minor bigint)"
                      " ON COMMIT DROP")
         copy_in(conn, "_fees", result.fees)
-        fees = recon_breaks.post_amounts(conn, "fee", "SELECT item_id, currency, fee_minor FROM _fees")
+        fees = ledger.post_amounts(conn, "fee", "SELECT item_id, currency, fee_minor FROM _fees")
 
         conn.execute("CREATE TEMP TABLE _returns (line_id bigint, item_id text, rule text, return_reason text)"
                      " ON COMMIT DROP")
@@ -490,13 +490,9 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
         ledger.post_transfers(conn, "return_unsettled", "SELECT r.item_id FROM _returns r JOIN payouts.payout_items i"
                                                         " USING (item_id) WHERE i.status = 'accepted'")
         items.move_items(conn, "SELECT item_id FROM _returns", "returned", detail="returned by the provider",
-                         reasons=[items.reason("RETURNED", "The payment came back; the destination is blocked"
-                                               " until the payee changes it.")])
-        conn.execute(
-            "UPDATE payouts.recipients r SET destination_blocked_reason = json_build_object("
-            " 'return_reason', t.return_reason, 'item_id', t.item_id)::text"
-            " FROM _returns t JOIN payouts.payout_items i USING (item_id) WHERE r.recipient_id = i.recipient_id"
-        )
+                         reasons=[reasons.make("RETURNED")])
+        destinations.block(conn, "SELECT i.recipient_id, t.item_id, i.rail, t.return_reason"
+                                 " FROM _returns t JOIN payouts.payout_items i USING (item_id)", "returned")
 
         conn.execute("CREATE TEMP TABLE _breaks (break_type text, item_id text, line_id bigint, detail jsonb)"
                      " ON COMMIT DROP")

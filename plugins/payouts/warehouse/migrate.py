@@ -6,7 +6,7 @@ import hashlib
 
 import psycopg
 
-from payouts import money, settings
+from payouts import settings
 
 _LOCK_KEY = 7_201_001  # advisory lock: two processes never migrate at once
 
@@ -43,19 +43,9 @@ def migrate(conn: psycopg.Connection) -> list[str]:
                 (version, checksum),
             )
             applied_now.append(version)
-        _sync_currencies(conn)
+        from payouts.ledger import sync_currencies
+
+        sync_currencies(conn)
     return applied_now
 
 
-def _sync_currencies(conn: psycopg.Connection) -> None:
-    """Reference data from payouts.money: one source of truth for exponents."""
-    rows = [
-        (code, exp, "crypto" if money.is_crypto(code) else "fiat")
-        for code, exp in sorted(money.EXPONENTS.items())
-    ]
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO ledger.currencies (code, exponent, kind) VALUES (%s, %s, %s) "
-            "ON CONFLICT (code) DO UPDATE SET exponent = EXCLUDED.exponent, kind = EXCLUDED.kind",
-            rows,
-        )

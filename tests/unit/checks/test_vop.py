@@ -168,7 +168,8 @@ def test_default_policy_holds_everything_but_a_match():
     decision, why = decisions["B"]
     assert decision == "held" and why["code"] == "VOP_CLOSE_MATCH" and why["iso_code"] is None
     assert why["text"].startswith(
-        "Verification of Payee: the bank holds the name 'M. Mustermann' (given: 'Max Mustermann')")
+        "Verification of Payee: the bank holds the name 'M. Mustermann' for this IBAN, close to but not the name"
+        " on the payout ('Max Mustermann')")
     assert decisions["C"][0] == "held" and decisions["C"][1]["code"] == "VOP_NO_MATCH"
     assert decisions["D"][0] == "held" and decisions["D"][1]["code"] == "VOP_NOT_POSSIBLE"
     assert set(decisions["B"][1]) == {"code", "iso_code", "text"}

@@ -1,17 +1,23 @@
-"""The catalogue of our row-check reason codes, as data.
+"""The one catalogue of reason codes, as data: the row checks', the providers' answers, and
+the ISO 20022 codes a provider rejects with.
 
-Every held or rejected payout item carries reasons shaped like
-`payouts.items.reason()`: {"code", "iso_code", "text"}. `code` is ours, stable
-and UPPER_SNAKE; `iso_code` is the ISO 20022 external status reason code where
-one fits (None where none does); `text` is one sentence naming the offending
-value where that is safe. `markdown_table()` renders this catalogue for docs.
+Every held, rejected, cancelled or parked payout item carries reasons made by
+`make()` (or `reason_expr()` for a polars frame): {"code", "iso_code", "text"}.
+`code` is ours, stable and UPPER_SNAKE; `iso_code` is the ISO 20022 external
+status reason code where one fits (None where none does); `text` is one
+sentence naming the offending value where that is safe. `markdown_table()`
+renders the catalogue for docs/reasons.md.
+
+A provider's own ISO 20022 code (`PROVIDER_CODES`) has a class, and the class
+says what the platform does (`ACTIONS`); a code not listed is 'unknown':
+rejected, never fallen back, never retried under a new key.
 """
 
 from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     import polars as pl
@@ -144,7 +150,8 @@ _SPECS = [
                "Wallet {wallet_address} is listed on a sanctions list; the money stays frozen.",
                "A wallet address listed in the OFAC SDN remarks."),
     ReasonSpec("VOP_CLOSE_MATCH", None, HELD,
-               "Verification of Payee: the bank holds the name '{detail}' for this IBAN, not '{name}'.",
+               "Verification of Payee: {detail}, close to but not the name on the payout ('{name}'); correct the"
+               " payee name or confirm it before paying.",
                "The payee's bank answered close match (policy: held by default)."),
     ReasonSpec("VOP_NO_MATCH", None, HELD,
                "Verification of Payee: the name '{name}' does not match the account holder.",
@@ -157,14 +164,44 @@ _SPECS = [
                "An embargoed country or region (configurable)."),
 ]
 
-CATALOGUE: dict[str, ReasonSpec] = {s.code: s for s in _SPECS}
-REJECT_CODES: frozenset[str] = frozenset(c for c, s in CATALOGUE.items() if s.decision == REJECTED)
-HOLD_CODES: frozenset[str] = frozenset(c for c, s in CATALOGUE.items() if s.decision == HELD)
+# What a provider's answer, a stop or reconciliation gives an item after submission. The
+# decision is the item's state; the ISO code is the provider's own, given to `make(iso=...)`.
+_ANSWER_SPECS = [
+    ReasonSpec("ACCOUNT_REJECTED", None, REJECTED,
+               "The provider rejected the payment on {rail} with {iso}; the destination is blocked until"
+               " the payee changes it.",
+               "The provider rejected the destination (account level): money back to payable, the"
+               " destination blocked until the payee changes it. Never falls back."),
+    ReasonSpec("PROVIDER_REJECTED", None, REJECTED, "The provider rejected the payment on {rail} with {iso}.",
+               "A rejection of unknown class: money back to payable, no fallback."),
+    ReasonSpec("RAIL_REJECTED", None, "fallback", "{rail} could not carry the payment ({iso}); it falls back"
+               " to the next rail.",
+               "The rail could not carry the payment; it goes to the next rail of its chain under a new key."),
+    ReasonSpec("NO_RAIL_LEFT", None, REJECTED, "{rail} rejected the payment ({iso}) and no fallback rail is"
+               " left.", "A rail-level rejection with no fallback rail left."),
+    ReasonSpec("RAIL_PAUSED_FUNDING", "AM04", HELD, "Rail {rail} paused, our account lacks funds ({iso}): {why}",
+               "Our prefunded account lacks funds: the rail is paused, queued items wait for treasury."),
+    ReasonSpec("REGULATORY_HOLD", None, HELD, "The provider held the payment for a regulatory reason ({iso});"
+               " compliance must look.", "The provider held the payment for compliance."),
+    ReasonSpec("STOPPED", None, "cancelled", "{why}", "The kill switch of the run or the rail: money back"
+               " to payable."),
+    ReasonSpec("NO_PROVIDER_ANSWER", None, "awaiting_status", "{why}",
+               "The provider has no record of a payment whose answer was lost; operations confirm before"
+               " anything is sent again."),
+    ReasonSpec("RETURNED", None, "returned", "The payment came back; the destination is blocked until the"
+               " payee changes it.",
+               "The payment came back days later (camt return); reversal posted, destination blocked."),
+]
+
+CATALOGUE: dict[str, ReasonSpec] = {s.code: s for s in _SPECS + _ANSWER_SPECS}
+CHECK_CODES: frozenset[str] = frozenset(s.code for s in _SPECS)
+REJECT_CODES: frozenset[str] = frozenset(s.code for s in _SPECS if s.decision == REJECTED)
+HOLD_CODES: frozenset[str] = frozenset(s.code for s in _SPECS if s.decision == HELD)
 
 
 # What finance reads in a run's summary: a held or rejected item's reason in a few words.
 # The row checks' codes (CATALOGUE) and the codes submit, the kill switch and
-# reconciliation give an item (payouts.items.reason).
+# reconciliation give an item.
 SHORT_LABELS: dict[str, str] = {
     "FORMULA_IN_CELL": "formula in a cell",
     "BIC_COUNTRY_MISMATCH": "BIC in another country",
@@ -192,8 +229,8 @@ SHORT_LABELS: dict[str, str] = {
     "STOPPED": "kill switch",
     "RETURNED": "returned by the payee's bank",
 }
-# Codes that hold an item (a person must act): the row checks' and submit's.
-HOLDING_CODES: frozenset[str] = HOLD_CODES | {"RAIL_PAUSED_FUNDING", "REGULATORY_HOLD"}
+# Codes that hold an item (a person must act): the row checks' and the providers'.
+HOLDING_CODES: frozenset[str] = frozenset(c for c, s in CATALOGUE.items() if s.decision == HELD)
 
 
 def short_label(code: str) -> str:
@@ -202,11 +239,24 @@ def short_label(code: str) -> str:
     return SHORT_LABELS.get(code) or (spec.meaning.rstrip(".") if spec else code)
 
 
-def make(code: str, **values: object) -> dict:
-    """One reason dict for `code`, its template filled from `values` (missing names show as '?')."""
+def vop_close_match_detail(held_name: str | None) -> str:
+    """VOP_CLOSE_MATCH's {detail}: the name the payee's bank holds, or that it gave none."""
+    if held_name:
+        return f"the bank holds the name '{held_name}' for this IBAN"
+    return "the bank reports a close match without giving the name it holds"
+
+
+def make(code: str, *, iso: str | None = None, **values: object) -> dict:
+    """One reason dict for `code`, its template filled from `values` (missing names show as '?').
+
+    `iso` is the provider's own ISO 20022 code for the answer codes; it is also the
+    template's `{iso}`.
+    """
     spec = CATALOGUE[code]
-    fields = {name: values.get(name, "?") for _, name, _, _ in string.Formatter().parse(spec.template) if name}
-    return {"code": code, "iso_code": spec.iso_code, "text": spec.template.format(**fields)}
+    values = {"iso": iso, **values}
+    fields = {name: "?" if values.get(name) is None else values[name]
+              for _, name, _, _ in string.Formatter().parse(spec.template) if name}
+    return {"code": code, "iso_code": iso or spec.iso_code, "text": spec.template.format(**fields)}
 
 
 def reason_expr(code: str, when: "pl.Expr", **values: "pl.Expr | str") -> "pl.Expr":
@@ -235,9 +285,82 @@ def reason_expr(code: str, when: "pl.Expr", **values: "pl.Expr | str") -> "pl.Ex
     )
 
 
-def markdown_table() -> str:
-    """The catalogue as a Markdown table (for docs/)."""
+def markdown_table(part: str = "checks") -> str:
+    """The catalogue as a Markdown table (for docs/): the row checks' or ('answers') the providers'."""
     lines = ["| code | ISO 20022 | decision | meaning |", "|---|---|---|---|"]
-    for spec in _SPECS:
-        lines.append(f"| {spec.code} | {spec.iso_code or '-'} | {spec.decision} | {spec.meaning} |")
+    for spec in _SPECS if part == "checks" else _ANSWER_SPECS:
+        iso = spec.iso_code or ", ".join(answer_codes(spec.code)) or "-"
+        lines.append(f"| {spec.code} | {iso} | {spec.decision} | {spec.meaning} |")
     return "\n".join(lines) + "\n"
+
+
+# -- the providers' ISO 20022 codes --------------------------------------------
+
+# class -> action
+#   transient      retry the same request under the same key (the connector does)
+#   rail_level     the rail cannot carry it: fall back to the next rail, under a new key
+#   account_level  the destination is wrong: reject, money back to payable, block the destination
+#   funding        our own account lacks funds: pause the rail, hold the item for treasury
+#   regulatory     hold the item for compliance
+#   unknown        reject without fallback
+ACTIONS: Final[dict[str, str]] = {
+    "transient": "retry",
+    "rail_level": "fallback",
+    "account_level": "reject_and_block",
+    "funding": "pause_rail",
+    "regulatory": "hold",
+    "unknown": "reject",
+}
+# class -> the catalogue's code an item gets (rail_level: NO_RAIL_LEFT when no rail is left)
+ANSWER_CODE_OF_CLASS: Final[dict[str, str]] = {
+    "rail_level": "RAIL_REJECTED",
+    "account_level": "ACCOUNT_REJECTED",
+    "funding": "RAIL_PAUSED_FUNDING",
+    "regulatory": "REGULATORY_HOLD",
+    "unknown": "PROVIDER_REJECTED",
+}
+
+
+@dataclass(frozen=True)
+class ProviderCode:
+    code: str
+    klass: str
+    meaning: str
+
+
+PROVIDER_CODES: Final[dict[str, ProviderCode]] = {
+    r.code: r
+    for r in [
+        ProviderCode("AB05", "rail_level", "timeout at the creditor agent (instant)"),
+        ProviderCode("AB06", "rail_level", "timeout at the instructed agent (instant)"),
+        ProviderCode("AB08", "rail_level", "creditor agent offline"),
+        ProviderCode("AM02", "rail_level", "amount above the rail's maximum"),
+        ProviderCode("AM03", "rail_level", "currency not allowed on the rail"),
+        ProviderCode("AC01", "account_level", "incorrect account number"),
+        ProviderCode("AC03", "account_level", "invalid creditor account number"),
+        ProviderCode("AC04", "account_level", "closed account"),
+        ProviderCode("AC06", "account_level", "blocked account"),
+        ProviderCode("AC13", "account_level", "invalid debtor account type"),
+        ProviderCode("BE01", "account_level", "inconsistent with end customer"),
+        ProviderCode("MD07", "account_level", "end customer deceased"),
+        ProviderCode("AM04", "funding", "insufficient funds on our account"),
+        ProviderCode("RR04", "regulatory", "regulatory reason"),
+        ProviderCode("RR01", "regulatory", "missing debtor account or identification"),
+        ProviderCode("MS03", "unknown", "reason not specified"),
+        ProviderCode("AM05", "unknown", "duplication"),
+        ProviderCode("BE05", "unknown", "unrecognised initiating party"),
+    ]
+}
+
+
+def classify(code: str | None) -> str:
+    """The class of a provider reason code ('unknown' for codes not in the table)."""
+    entry = PROVIDER_CODES.get(code or "")
+    return entry.klass if entry else "unknown"
+
+
+def answer_codes(code: str) -> list[str]:
+    """The provider ISO codes that give an item the catalogue's answer `code`."""
+    if code == "NO_RAIL_LEFT":
+        code = "RAIL_REJECTED"
+    return [c for c, r in PROVIDER_CODES.items() if ANSWER_CODE_OF_CLASS.get(r.klass) == code]
