@@ -24,7 +24,7 @@ test-console: $(STAMP)
 	$(BIN)/python -m pytest -m console tests/console
 
 airflow: $(STAMP)
-	$(BIN)/python -m payouts.airflow_standalone
+	$(BIN)/python -m payouts_tooling.airflow_standalone
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

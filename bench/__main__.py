@@ -64,7 +64,7 @@ def full_run(recipients: int) -> dict:
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.perf_counter()
         proc = subprocess.run(
-            [PYTHON, "-m", "payouts.cli", "run", "--recipients", str(recipients), "--summary", str(summary_path)],
+            [PYTHON, "-m", "payouts_tooling.cli", "run", "--recipients", str(recipients), "--summary", str(summary_path)],
             env=_env(Path(tmp)), cwd=ROOT, capture_output=True, text=True,
         )
         wall = time.perf_counter() - started

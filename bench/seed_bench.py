@@ -24,7 +24,7 @@ os.environ.setdefault("PAYOUTS_DATA_DIR", str(PROJECT_DIR / ".data" / "bench"))
 
 import psycopg  # noqa: E402
 
-from payouts import seed  # noqa: E402
+from payouts_tooling import seed  # noqa: E402
 from payouts.warehouse import embedded_server_url, migrate  # noqa: E402
 
 PERIOD = "2026-01-31"

@@ -16,7 +16,8 @@ import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR / "plugins"))
-sys.path.insert(1, str(PROJECT_DIR / "sandbox"))
+sys.path.insert(1, str(PROJECT_DIR / "tooling"))
+sys.path.insert(2, str(PROJECT_DIR / "sandbox"))
 SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -64,8 +64,8 @@ def chaos_platform(cluster_services, request):
 
     Everything is stopped at teardown, failed or not; the logs are kept when a test failed.
     """
-    from payouts import seed
-    from payouts.cluster import Cluster, claim_redis_db, create_database, free_port
+    from payouts_tooling import seed
+    from payouts_tooling.cluster import Cluster, claim_redis_db, create_database, free_port
     from payouts_sandbox.process import start_sandbox
     from payouts.warehouse import connect, migrate
 

@@ -29,8 +29,8 @@ def cluster_services() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def platform(cluster_services, request):
     """A seeded warehouse, the provider sandbox and a started Cluster; everything ends at teardown."""
-    from payouts import seed
-    from payouts.cluster import Cluster, claim_redis_db, create_database
+    from payouts_tooling import seed
+    from payouts_tooling.cluster import Cluster, claim_redis_db, create_database
     from payouts_sandbox.process import start_sandbox
     from payouts.warehouse import connect, migrate
 

@@ -1,7 +1,7 @@
 """Scale out on Airflow's own engine: payout_run through the api-server, its rails on their own workers.
 
 The compose file is checked for its shape (there is no Docker engine here);
-the same shape then runs for real as processes (payouts.cluster.Cluster) on
+the same shape then runs for real as processes (payouts_tooling.cluster.Cluster) on
 this machine's PostgreSQL and Redis, and a run triggered through the REST API
 must put every rail's submit task on the worker subscribed to that rail's queue.
 """

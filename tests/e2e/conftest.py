@@ -1,7 +1,7 @@
 """The Airflow runner on a fresh warehouse and a fresh metadata database, with a patched project.
 
 `run_runner(script, steps, ...)` runs `python -c script` (a runner whose
-project functions the test replaced, then payouts.airflow_runner.main) and
+project functions the test replaced, then payouts_tooling.airflow_runner.main) and
 returns its exit code, its steps' states and its output; the databases go
 away after the test.
 """
@@ -32,7 +32,7 @@ class RunnerResult:
 
 @pytest.fixture()
 def airflow_runner(tmp_path, monkeypatch):
-    from payouts import airflow_env
+    from payouts_tooling import airflow_env
     from payouts.warehouse import embedded_server_url
 
     url, drop = fresh_database("embedded")

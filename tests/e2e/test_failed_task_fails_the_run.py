@@ -21,13 +21,13 @@ def refused(run_id):
     raise flows.GateFailed(f"run {run_id}: the data-quality gate failed (test)")
 
 flows.quality_gate = refused
-from payouts.airflow_runner import main
+from payouts_tooling.airflow_runner import main
 sys.exit(main(sys.argv[1:]))
 """
 
 
 def test_a_failed_gate_fails_the_dag_run_and_finish_still_records_it(airflow_runner):
-    from payouts import seed
+    from payouts_tooling import seed
     from payouts.warehouse import connect
 
     with connect(airflow_runner.warehouse_url, autocommit=True) as conn:

@@ -29,7 +29,7 @@ FAULTS = "reject=0.02,return=0.02,instant_unreachable=0.05,transient=0.05,ambigu
 
 
 def _payouts(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "payouts.cli", *args], env=env, cwd=PROJECT,
+    return subprocess.run([sys.executable, "-m", "payouts_tooling.cli", *args], env=env, cwd=PROJECT,
                           capture_output=True, text=True, timeout=900)
 
 

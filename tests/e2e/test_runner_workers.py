@@ -32,7 +32,7 @@ def submit(batch):
     return real_submit(batch)
 
 flows.submit = submit
-from payouts.airflow_runner import main
+from payouts_tooling.airflow_runner import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -42,13 +42,13 @@ import os, signal, sys
 from payouts import flows
 
 flows.check_items = lambda run_id: os.kill(os.getpid(), signal.SIGKILL)
-from payouts.airflow_runner import main
+from payouts_tooling.airflow_runner import main
 sys.exit(main(sys.argv[1:]))
 """
 
 
 def test_submit_batches_of_different_rails_run_at_the_same_time(airflow_runner, tmp_path):
-    from payouts import seed
+    from payouts_tooling import seed
     from payouts_sandbox.process import start_sandbox
     from payouts.warehouse import connect
 
@@ -73,7 +73,7 @@ def test_submit_batches_of_different_rails_run_at_the_same_time(airflow_runner, 
 def test_a_killed_worker_process_fails_its_task_and_the_run(airflow_runner):
     import psycopg
 
-    from payouts import seed
+    from payouts_tooling import seed
     from payouts.warehouse import connect
 
     with connect(airflow_runner.warehouse_url, autocommit=True) as conn:

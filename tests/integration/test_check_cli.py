@@ -7,7 +7,7 @@ import json
 import psycopg
 import pytest
 
-from payouts import cli
+from payouts_tooling import cli
 from tests_support import WAREHOUSES, fresh_database
 
 

@@ -229,7 +229,7 @@ def test_payouts_run_stops_at_a_bad_connection_naming_it(case, tmp_path):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "PAYOUTS_RAIL"))}
         env.update(extra, PAYOUTS_WAREHOUSE_URL=url, PAYOUTS_DATA_DIR=str(tmp_path / "data"),
                    PYTHONPATH=str(PROJECT / "plugins"))
-        done = subprocess.run([sys.executable, "-m", "payouts.cli", "run", "--recipients", "20"], env=env,
+        done = subprocess.run([sys.executable, "-m", "payouts_tooling.cli", "run", "--recipients", "20"], env=env,
                               capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert done.returncode == 2, done.stderr[-2000:]
         errors = [line for line in done.stderr.splitlines() if line.startswith("payouts run:")]

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 import psycopg
 import pytest
 
-from payouts import cli
+from payouts_tooling import cli
 from payouts import run as payout_run
 from payouts.checks import sanctions
 from payouts.console import intake

@@ -47,7 +47,7 @@ def _check(path: Path, warehouse_url: str | None) -> subprocess.CompletedProcess
     env["PYTHONPATH"] = str(PROJECT / "plugins")
     if warehouse_url:
         env["PAYOUTS_WAREHOUSE_URL"] = warehouse_url
-    return subprocess.run([sys.executable, "-m", "payouts.cli", "check", str(path)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "payouts_tooling.cli", "check", str(path)], capture_output=True,
                           text=True, env=env, cwd=PROJECT, timeout=300)
 
 

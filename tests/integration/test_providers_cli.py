@@ -18,7 +18,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 def _payouts(*args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "PAYOUTS_RAIL"))}
     clean.update(env, PYTHONPATH=str(PROJECT / "plugins"))
-    return subprocess.run([sys.executable, "-m", "payouts.cli", *args], env=clean, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "payouts_tooling.cli", *args], env=clean, capture_output=True,
                           text=True, timeout=120)
 
 

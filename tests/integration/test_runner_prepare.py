@@ -9,12 +9,12 @@ import sys
 import psutil
 import pytest
 
-from payouts import airflow_env
+from payouts_tooling import airflow_env
 
 
 def _runners() -> set[int]:
     return {p.pid for p in psutil.process_iter(["cmdline"])
-            if "payouts.airflow_runner" in " ".join(p.info["cmdline"] or [])}
+            if "payouts_tooling.airflow_runner" in " ".join(p.info["cmdline"] or [])}
 
 
 def test_a_failed_preparation_stops_the_runner_before_any_step(tmp_path):
@@ -38,7 +38,7 @@ def test_the_runner_starts_only_on_go(tmp_path):
     env = airflow_env.environment("postgresql://127.0.0.1:9/nowhere", "http://127.0.0.1:9")
     env["AIRFLOW_HOME"] = str(tmp_path / "airflow")
     results = tmp_path / "results.json"
-    done = subprocess.run([sys.executable, "-m", "payouts.airflow_runner", "--results", str(results),
+    done = subprocess.run([sys.executable, "-m", "payouts_tooling.airflow_runner", "--results", str(results),
                            "--wait-for-go", "payout_run"], env=env, input=b"stop\n",
                           capture_output=True, timeout=300)
     assert done.returncode == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from payouts import seed
+from payouts_tooling import seed
 from tests_support import WAREHOUSES, fresh_database
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from payouts import airflow_env
+from payouts_tooling import airflow_env
 
 
 def test_the_environments_bin_comes_first_on_a_users_path(monkeypatch, tmp_path):

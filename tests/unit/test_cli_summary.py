@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from payouts.cli import nothing_payable, print_summary
+from payouts_tooling.cli import nothing_payable, print_summary
 
 SUMMARY = {
     "run_id": "R000003",

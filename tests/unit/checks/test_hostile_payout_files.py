@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from payouts import cli
+from payouts_tooling import cli
 from payouts.checks.payout_file import FileLimits, PayoutFileError, main, read_payout_file
 
 HEADER = "payout_id,recipient_id,name,country,amount,currency,iban\n"

@@ -1,5 +1,6 @@
 """Import rules (DESIGN.md): the sandbox and the statement parsers never import each
-other, and the runtime that Airflow's workers import never imports the sandbox."""
+other, and the runtime that Airflow's workers import (plugins/payouts) never imports
+the sandbox or the developer tooling (tooling/payouts_tooling)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[3]
 PACKAGE = PROJECT / "plugins" / "payouts"
 SANDBOX = PROJECT / "sandbox" / "payouts_sandbox"
-# Developer tooling that starts a sandbox for `payouts run`, `payouts sandbox` and `make airflow`.
-TOOLING = {"cli.py", "airflow_standalone.py"}
+TOOLING = PROJECT / "tooling" / "payouts_tooling"
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -40,19 +40,18 @@ def test_statement_parsers_never_import_the_sandbox():
         assert not bad, f"{path.name} imports {bad}"
 
 
-def test_the_runtime_never_imports_the_sandbox():
+def test_the_runtime_never_imports_the_sandbox_or_the_tooling():
+    assert (TOOLING / "cli.py").exists(), f"the tooling package is missing at {TOOLING}"
     offenders = []
     for path in PACKAGE.rglob("*.py"):
-        if path.relative_to(PACKAGE).as_posix() in TOOLING:
-            continue
-        bad = {m for m in imported_modules(path) if m.split(".")[0] == "payouts_sandbox"}
+        bad = {m for m in imported_modules(path) if m.split(".")[0] in ("payouts_sandbox", "payouts_tooling")}
         if bad:
             offenders.append(f"{path.relative_to(PACKAGE)} imports {sorted(bad)}")
     assert not offenders, offenders
     assert (PACKAGE / "providers" / "sandbox").exists() is False, "the sandbox is back inside providers/"
 
 
-def test_a_worker_importing_the_dags_and_tasks_loads_no_sandbox(tmp_path):
+def test_a_worker_importing_the_dags_and_tasks_loads_no_sandbox_and_no_tooling(tmp_path):
     code = (
         "import sys, runpy, pathlib\n"
         f"sys.path[:0] = [{str(PROJECT / 'plugins')!r}]\n"
@@ -61,7 +60,7 @@ def test_a_worker_importing_the_dags_and_tasks_loads_no_sandbox(tmp_path):
         "registry.kind_class('generic')\n"
         f"for dag in sorted(pathlib.Path({str(PROJECT / 'dags')!r}).glob('*.py')):\n"
         "    runpy.run_path(str(dag))\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'payouts_sandbox')\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('payouts_sandbox', 'payouts_tooling'))\n"
         "print(loaded)\n"
         "sys.exit(1 if loaded else 0)\n"
     )

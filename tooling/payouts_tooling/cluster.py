@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from payouts import airflow_env, settings
+from payouts import settings
+from payouts_tooling import airflow_env
 from payouts.rails import QUEUES
 
 # Every process the cluster starts, and every process those start, carries
@@ -198,7 +199,7 @@ class Cluster:
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{airflow_env.ADMIN_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "payouts.cluster.worker_hostname",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "payouts_tooling.cluster.worker_hostname",
             # DAGs run when asked: unpaused, but no cron or asset runs unless scheduled_runs.
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(self.scheduled_runs),

@@ -87,7 +87,7 @@ def run_dags(steps: list[str], env: dict[str, str], conf: dict, log_path: Path,
              prepare: Callable[[], None] | None = None) -> list[dict]:
     """Run DAG runs (and `clock:N` steps) to the end, in order, in one Airflow process.
 
-    See payouts.airflow_runner. Returns one {"step", "state", "seconds"} per step
+    See payouts_tooling.airflow_runner. Returns one {"step", "state", "seconds"} per step
     it reached; Airflow's own output goes to log_path. `prepare()` (the metadata
     database's migration, say) runs here while the runner loads Airflow and the
     project; the runner starts the first step once it has returned, and is
@@ -100,7 +100,7 @@ def run_dags(steps: list[str], env: dict[str, str], conf: dict, log_path: Path,
     with tempfile.TemporaryDirectory(prefix="payouts-runner-") as tmp, open(log_path, "ab") as log:
         results = Path(tmp) / "results.json"
         runner = subprocess.Popen(
-            [sys.executable, "-m", "payouts.airflow_runner", "--conf", json.dumps(conf),
+            [sys.executable, "-m", "payouts_tooling.airflow_runner", "--conf", json.dumps(conf),
              "--results", str(results), "--workers", str(settings.RUN_WORKERS),
              *(["--wait-for-go"] if prepare else []), *steps],
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE if prepare else None,

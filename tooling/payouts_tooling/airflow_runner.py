@@ -6,12 +6,12 @@ run is created and each task runs through Airflow's task runner), but the
 three DAGs of a payout and reconciliation share one process: Airflow, polars,
 Great Expectations and the project are imported once instead of once per DAG.
 
-    python -m payouts.airflow_runner --conf '{"trigger": "cli"}' --results r.json \\
+    python -m payouts_tooling.airflow_runner --conf '{"trigger": "cli"}' --results r.json \\
         payout_run clock:2 fetch_statements reconcile_statements
 
 A step is a DAG id, or `clock:N` (every sandbox among the rails' provider
 connections closes N business days). The environment (AIRFLOW_HOME, the metadata
-database, PAYOUTS_*) is the caller's: see payouts.airflow_env.environment.
+database, PAYOUTS_*) is the caller's: see payouts_tooling.airflow_env.environment.
 Tasks that are ready at the same time (the mapped submit batches of every
 rail, say) run side by side, `--workers` at a time (PAYOUTS_RUN_WORKERS, the
 CPU count by default), as a deployment's Celery workers run them: each task
@@ -218,7 +218,7 @@ def advance_clock(days: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m payouts.airflow_runner", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m payouts_tooling.airflow_runner", description=__doc__.split("\n\n")[0])
     parser.add_argument("steps", nargs="+", help="DAG ids, or clock:N")
     parser.add_argument("--conf", default="{}", help="the DAG runs' conf, as JSON")
     parser.add_argument("--results", type=Path, help="write the steps' states and times here (JSON)")

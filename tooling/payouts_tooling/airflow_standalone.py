@@ -22,7 +22,8 @@ import threading
 import time
 from pathlib import Path
 
-from payouts import airflow_env, settings
+from payouts import settings
+from payouts_tooling import airflow_env
 
 # The sandbox closes a business day every DAY_SECONDS and fetch_statements looks every
 # three minutes, so a run's statements, settlements and returns arrive within minutes.

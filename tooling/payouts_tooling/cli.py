@@ -53,16 +53,13 @@ def _warehouse(progress: Progress | None = None):
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from payouts.warehouse import connect, migrate, resolve_url
+    from payouts.warehouse.__main__ import main as warehouse_main
 
-    with connect(resolve_url()) as conn:
-        applied = migrate(conn)
-    print(json.dumps({"applied": applied}))
-    return 0
+    return warehouse_main(["upgrade"])
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from payouts import seed
+    from payouts_tooling import seed
     from payouts.warehouse import connect
 
     url = _warehouse()
@@ -147,7 +144,8 @@ def cmd_providers_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from payouts import airflow_env, rails, seed
+    from payouts import rails
+    from payouts_tooling import airflow_env, seed
     from payouts.providers import registry
     from payouts.providers.contract import ConnectorConfigError
     from payouts.reconcile.run import copy_statements, run_reconciliation_summary
