@@ -49,7 +49,7 @@ from payouts.settings import FETCH_STATEMENTS_CRON, PAYOUT_ITEMS_ASSET_URI, STAT
 def fetch_statements():
     @task(outlets=[Asset(STATEMENTS_ASSET_URI)])
     def fetch() -> int:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         return flows.fetch_statements_only()
 

@@ -33,8 +33,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, dag, get_current_context, task
 
-from payouts.approval import approval_operator
-from payouts.rails import FALLBACK_RAILS, RAILS
+from payouts.payout_run.approval import approval_operator
+from payouts.core.rails import FALLBACK_RAILS, RAILS
 from payouts.settings import PAYOUT_ITEMS_ASSET_URI
 
 payout_items_asset = Asset(PAYOUT_ITEMS_ASSET_URI)
@@ -53,7 +53,7 @@ payout_items_asset = Asset(PAYOUT_ITEMS_ASSET_URI)
 def payout_run():
     @task
     def open_run() -> str:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         context = get_current_context()
         conf = dict(context["dag_run"].conf or {})
@@ -61,7 +61,7 @@ def payout_run():
 
     @task
     def snapshot(payout_run_id: str) -> int:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         return flows.snapshot(payout_run_id)
 
@@ -69,23 +69,23 @@ def payout_run():
     # dropped warehouse connection is a glitch: retried (the gate only reads and records).
     @task(retries=2)
     def quality_gate(payout_run_id: str) -> dict:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         return flows.refusal_is_final(flows.quality_gate, payout_run_id, refusals=flows.GateFailed)
 
     @task
     def check_items(payout_run_id: str) -> dict:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         return flows.check_items(payout_run_id)
 
-    # Approval: below the thresholds (payouts.approval, from the environment) the run is
+    # Approval: below the thresholds (payouts.payout_run.approval, from the environment) the run is
     # auto-approved and audited; above them a person answers an Airflow HITL request
     # (approval.approval_operator). Reject, or a timeout (default Reject), skips
     # everything downstream: no money moves.
     @task.branch
     def approval_route(payout_run_id: str) -> str:
-        from payouts import approval
+        from payouts.payout_run import approval
 
         return approval.route(payout_run_id, get_current_context()["dag_run"].triggering_user_name)
 
@@ -93,13 +93,15 @@ def payout_run():
     # connection is retried; a refusal (over a threshold, four eyes) is a verdict: no retry.
     @task(retries=2)
     def auto_approve(payout_run_id: str) -> int:
-        from payouts import approval, flows
+        from payouts.payout_run import approval
+        from payouts.orchestration import tasks as flows
 
         return flows.refusal_is_final(approval.auto_approve_run, payout_run_id, refusals=approval.FourEyesError)
 
     @task(retries=2)  # four eyes: refuses the run's creator, without a retry
     def record_approval(payout_run_id: str, response: dict) -> int:
-        from payouts import approval, flows
+        from payouts.payout_run import approval
+        from payouts.orchestration import tasks as flows
 
         return flows.refusal_is_final(approval.record_human_decision, payout_run_id, response,
                                       refusals=approval.FourEyesError)
@@ -111,7 +113,7 @@ def payout_run():
 
     @task
     def plan(payout_run_id: str) -> dict:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         return flows.plan(payout_run_id)
 
@@ -124,7 +126,7 @@ def payout_run():
     # (item, rail), so retries resend the same keys and never pay twice.
     @task(retries=3, retry_delay=timedelta(seconds=10), max_active_tis_per_dagrun=8)
     def submit(batch: dict) -> dict:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         return flows.submit(batch)
 
@@ -132,19 +134,19 @@ def payout_run():
     # over the cap), on the next rail of their chain, each under a new key.
     @task(trigger_rule="all_done")
     def plan_fallback(payout_run_id: str) -> dict:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         return flows.plan_fallback(payout_run_id)
 
     @task(trigger_rule="all_done")  # ask about unanswered payments even when a submit gave up
     def resolve(payout_run_id: str) -> dict:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         return flows.resolve(payout_run_id)
 
     @task(trigger_rule="all_done", outlets=[payout_items_asset])
     def finish(payout_run_id: str) -> dict:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         return flows.finish(payout_run_id)
 

@@ -48,7 +48,7 @@ def poll_payments():
     # Only asks and records (no payment is sent here), so retries are harmless.
     @task
     def poll() -> dict:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         return flows.poll_payments()
 

@@ -49,20 +49,20 @@ from payouts.settings import STATEMENTS_ASSET_URI
 def reconcile_statements():
     @task
     def open_pass() -> int:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         conf = dict(get_current_context()["dag_run"].conf or {})
         return flows.open_pass(conf.get("trigger", "schedule"))
 
     @task
     def load_statements(pass_id: int) -> dict:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         return flows.load_statements(pass_id)
 
     @task
     def match_statements(pass_id: int, loaded: dict) -> dict:
-        from payouts import flows
+        from payouts.orchestration import tasks as flows
 
         return flows.match_statements(pass_id, loaded)
 

@@ -109,7 +109,7 @@ def item_statuses(conn: psycopg.Connection, run_id: str | None = None) -> dict[s
 
 def items_not_at_rest(conn: psycopg.Connection) -> dict[str, int]:
     """Items neither final, nor parked (held, awaiting_status), nor accepted: status -> count."""
-    from payouts import states
+    from payouts.core import states
 
     resting = sorted(states.AT_REST | {"accepted"})
     return dict(conn.execute(

@@ -33,7 +33,7 @@ def warehouse_url() -> str | None:
     return os.environ.get("PAYOUTS_WAREHOUSE_URL") or None
 
 
-# The provider connection every rail uses by default (payouts.rails); `payouts run`
+# The provider connection every rail uses by default (payouts.core.rails); `payouts run`
 # starts a sandbox and names it so when the environment does not define it.
 SANDBOX_CONN_ID = "payouts_sandbox"
 

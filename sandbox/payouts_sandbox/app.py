@@ -25,8 +25,9 @@ from pydantic import (
     BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator,
 )
 
-from payouts import money, settings
-from payouts.rails import RAILS
+from payouts.core import money
+from payouts import settings
+from payouts.core.rails import RAILS
 from payouts_sandbox.faults import Faults
 from payouts_sandbox.store import IncomingPayment, SandboxStore
 from payouts_sandbox.vop import answer as vop_answer

@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from payouts.money import format_amount
+from payouts.core.money import format_amount
 
 COLUMNS = (
     "tx_hash", "network", "asset", "direction", "amount", "fee", "end_to_end_id",

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from payouts import money
-from payouts.rails import RAILS as PROJECT_RAILS
+from payouts.core import money
+from payouts.core.rails import RAILS as PROJECT_RAILS
 from payouts_sandbox import camt053, crypto_export
 from payouts_sandbox.faults import Faults
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import psycopg
 import pytest
 
-from payouts.routing import RAILS
+from payouts.core.routing import RAILS
 from tests_support import items_not_at_rest, ledger_problems, parked_without_reason
 
 from chaos_support import differences, picture

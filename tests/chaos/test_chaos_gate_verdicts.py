@@ -34,7 +34,7 @@ def test_the_gate_is_retried_after_a_glitch(gate_task):
 def test_a_failed_gate_fails_the_task_without_retries(gate_task, monkeypatch):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from payouts import flows
+    from payouts.orchestration import tasks as flows
 
     def failed_gate(run_id: str) -> dict:
         raise flows.GateFailed(f"run {run_id}: the data-quality gate failed")
@@ -45,7 +45,7 @@ def test_a_failed_gate_fails_the_task_without_retries(gate_task, monkeypatch):
 
 
 def test_a_dropped_connection_is_left_to_the_retries(gate_task, monkeypatch):
-    from payouts import flows
+    from payouts.orchestration import tasks as flows
 
     def dropped(run_id: str) -> dict:
         raise psycopg.OperationalError("server closed the connection unexpectedly")
@@ -61,7 +61,7 @@ def test_approvals_retry_a_glitch_but_not_a_refusal(task_id, flow, monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk.exceptions import AirflowFailException
 
-    from payouts import approval
+    from payouts.payout_run import approval
 
     task = DagBag(dag_folder=str(DAGS_DIR / "payout_run.py")).dags["payout_run"].get_task(task_id)
     assert task.retries >= 1

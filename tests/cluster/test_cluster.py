@@ -16,8 +16,8 @@ import psycopg
 import pytest
 import yaml
 
-from payouts import states
-from payouts.rails import QUEUES, RAILS
+from payouts.core import states
+from payouts.core.rails import QUEUES, RAILS
 
 PROJECT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 150

@@ -71,7 +71,7 @@ def start(tmp: Path, warehouse_url: str, sandbox_url: str, extra_env: dict | Non
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         # LocalExecutor that does not fail a HITL task answered before its parking worker ended
-        "AIRFLOW__CORE__EXECUTOR": "payouts.executors.ResumeSafeLocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": "payouts.orchestration.executors.ResumeSafeLocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "8",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in USERS.items()),

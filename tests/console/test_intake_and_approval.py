@@ -7,8 +7,8 @@ import os
 import psycopg
 import pytest
 
-from payouts import approval
-from payouts import run as payout_run
+from payouts.payout_run import approval
+from payouts.payout_run import stages as payout_run
 from payouts.console import intake, views
 
 FILE = (

@@ -49,7 +49,7 @@ def test_owner_tags_retries_docs(dagbag, dag_id):
 
 
 def test_submit_tasks_one_per_rail_on_its_queue_with_retries(dagbag):
-    from payouts.rails import RAILS
+    from payouts.core.rails import RAILS
 
     dag = dagbag.dags["payout_run"]
     for rail in RAILS.values():

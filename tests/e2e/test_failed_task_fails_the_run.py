@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 # forked from it: both see the patch).
 RUNNER = """
 import sys
-from payouts import flows
+from payouts.orchestration import tasks as flows
 
 def refused(run_id):
     raise flows.GateFailed(f"run {run_id}: the data-quality gate failed (test)")

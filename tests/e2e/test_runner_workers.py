@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 RENDEZVOUS_RUNNER = """
 import os, sys, time
 from pathlib import Path
-from payouts import flows
+from payouts.orchestration import tasks as flows
 
 real_submit = flows.submit
 here = Path(os.environ["RENDEZVOUS_DIR"])
@@ -39,7 +39,7 @@ sys.exit(main(sys.argv[1:]))
 # The process running check_items is killed outright (as the OOM killer would).
 KILLED_RUNNER = """
 import os, signal, sys
-from payouts import flows
+from payouts.orchestration import tasks as flows
 
 flows.check_items = lambda run_id: os.kill(os.getpid(), signal.SIGKILL)
 from payouts_tooling.airflow_runner import main

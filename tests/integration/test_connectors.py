@@ -15,12 +15,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from payouts import ledger
-from payouts.rails import RAILS
+from payouts.core import ledger
+from payouts.core.rails import RAILS
 from payouts.providers import registry
-from payouts import run as payout_run
+from payouts.payout_run import stages as payout_run
 from payouts.providers.contract import Connector, Payment, PaymentResult
-from payouts.submit import ProviderChanged, ProviderConflict, poll_pending, resolve_unanswered, submit_batch
+from payouts.payout_run.submit import ProviderChanged, ProviderConflict, poll_pending, resolve_unanswered, submit_batch
 from tests_support import fresh_database
 
 from test_payout_run_stages import RECIPIENTS, _prepare, fresh  # noqa: F401  (fixture)
@@ -246,7 +246,7 @@ def test_payouts_run_stops_at_a_bad_connection_naming_it(case, tmp_path):
 def test_the_first_task_of_a_run_stops_at_a_bad_connection(fresh, monkeypatch):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from payouts import flows
+    from payouts.orchestration import tasks as flows
 
     url, tag = fresh
     monkeypatch.setenv("PAYOUTS_WAREHOUSE_URL", url)

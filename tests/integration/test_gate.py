@@ -180,7 +180,7 @@ def test_sqlalchemy_url(url, expected):
 
 def test_the_gate_stage_passes_an_empty_run_unless_money_is_reserved_under_it(warehouse_url, monkeypatch):
     """Nothing payable is a quiet day (the stage passes, noting it); reservations without items fail."""
-    from payouts import flows
+    from payouts.orchestration import tasks as flows
 
     monkeypatch.setenv("PAYOUTS_WAREHOUSE_URL", warehouse_url)
     _seed_run(warehouse_url, "R900011", [])

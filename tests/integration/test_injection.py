@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from payouts_tooling import cli
-from payouts import run as payout_run
+from payouts.payout_run import stages as payout_run
 from payouts.checks import sanctions
 from payouts.console import intake
 from payouts_sandbox import camt053

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from payouts import items, ledger
+from payouts.core import items, ledger
 from payouts.warehouse import bulk
 from tests_support import WAREHOUSES, fresh_database
 

@@ -13,11 +13,12 @@ import uuid
 import psycopg
 import pytest
 
-from payouts import ledger, run as payout_run
+from payouts.core import ledger
+from payouts.payout_run import stages as payout_run
 from payouts.providers.contract import AmbiguousOutcome, Connector, ProviderUnavailable
 from payouts.providers.generic.connector import GenericHttpConnector
 from payouts_sandbox.process import start_sandbox
-from payouts.submit import record_results, submit_batch
+from payouts.payout_run.submit import record_results, submit_batch
 from tests_support import WAREHOUSES, fresh_database
 
 RECIPIENTS = [
@@ -160,7 +161,7 @@ def test_checks_route_and_plan(fresh):
 
 
 def test_a_batch_without_its_range_takes_it_from_the_plan(fresh):
-    from payouts.submit import batch_params
+    from payouts.payout_run.submit import batch_params
 
     url, tag = fresh
     with psycopg.connect(url, autocommit=True) as conn:
@@ -321,7 +322,7 @@ def _items_of(conn, run_id):
 
 
 def test_rail_level_rejections_fall_back_once_under_a_new_key(fresh, tmp_path):
-    from payouts.submit import plan_fallback
+    from payouts.payout_run.submit import plan_fallback
 
     url, tag = fresh
     with start_sandbox(tmp_path / "sbx", faults="instant_unreachable=1.0") as sb:
@@ -370,7 +371,7 @@ def test_account_level_rejections_never_fall_back(fresh, tmp_path):
 
 
 def test_kill_switch_cancels_what_is_queued_and_funding_pauses_the_rail(fresh, sandbox, monkeypatch, tmp_path):
-    from payouts.submit import lift_stop, set_stop
+    from payouts.payout_run.submit import lift_stop, set_stop
 
     url, tag = fresh
     provider = GenericHttpConnector(sandbox.url)
@@ -460,7 +461,7 @@ def ledger_accounts_in_check(definition: str) -> list[str]:
 
 
 def test_changed_bank_details_need_a_second_person_and_cool_off(fresh):
-    from payouts import approval
+    from payouts.payout_run import approval
 
     url, tag = fresh
     rid = f"T-DE-1-{tag}"
@@ -523,7 +524,7 @@ def _batches_of(conn, run_id):
 
 def test_a_batch_follows_its_work_through_a_fallback(fresh, tmp_path):
     """planned -> done with its answers counted; a batch whose items fell back keeps its rejections."""
-    from payouts.submit import plan_fallback
+    from payouts.payout_run.submit import plan_fallback
 
     url, tag = fresh
     with start_sandbox(tmp_path / "sbx", faults="instant_unreachable=1.0") as sb:
@@ -576,7 +577,7 @@ class _Unreachable(Connector):
 
 
 def test_a_batch_without_answers_is_sent_then_failed_and_a_stopped_one_says_why(fresh, sandbox):
-    from payouts.submit import resolve_unanswered, set_stop
+    from payouts.payout_run.submit import resolve_unanswered, set_stop
 
     url, tag = fresh
     with psycopg.connect(url, autocommit=True) as conn:

@@ -12,7 +12,7 @@ import datetime as dt
 import psycopg
 import pytest
 
-from payouts import ledger
+from payouts.core import ledger
 from payouts.reconcile import breaks as recon_breaks
 from payouts.reconcile import run as recon
 from tests_support import WAREHOUSES, fresh_database

@@ -8,7 +8,7 @@ import polars as pl
 import psycopg
 import pytest
 
-from payouts.routing import SEPA_COUNTRIES, rail_sql, route_frame
+from payouts.core.routing import SEPA_COUNTRIES, rail_sql, route_frame
 from tests_support import fresh_database
 
 
@@ -41,7 +41,7 @@ def test_rail_sql_agrees_with_route_frame_on_every_combination(conn):
 
 
 def test_the_snapshot_numbers_items_rail_by_rail(conn):
-    from payouts import run as payout_run
+    from payouts.payout_run import stages as payout_run
 
     # Alphabetically the payees alternate between rails; their items must not.
     gb, us = "GB29NWBK60161331926819", ("000123456789", "011000015")

@@ -1,6 +1,6 @@
 import datetime as dt
 
-from payouts.calendars import execution_date, is_business_day
+from payouts.core.calendars import execution_date, is_business_day
 
 
 def test_target2_holidays_and_cutoff():

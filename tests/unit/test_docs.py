@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from payouts.reasons import markdown_table
+from payouts.core.reasons import markdown_table
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

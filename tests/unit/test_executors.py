@@ -1,4 +1,4 @@
-"""payouts.executors: a HITL try answered quickly ends once, when its last worker ends."""
+"""payouts.orchestration.executors: a HITL try answered quickly ends once, when its last worker ends."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from airflow.models.taskinstancekey import TaskInstanceKey
 from airflow.utils.state import TaskInstanceState
 
-from payouts.executors import ResumeSafeLocalExecutor
+from payouts.orchestration.executors import ResumeSafeLocalExecutor
 
 APPROVAL = TaskInstanceKey("payout_run", "human_approval", "console__file__1", 1, -1)
 SNAPSHOT = TaskInstanceKey("payout_run", "snapshot", "console__file__1", 1, -1)

@@ -1,4 +1,4 @@
-"""payouts.masking: destinations show only their last four characters in logs and output."""
+"""payouts.core.masking: destinations show only their last four characters in logs and output."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from payouts import masking
-from payouts.masking import MaskingFilter, mask, mask_data, mask_text
+from payouts.core import masking
+from payouts.core.masking import MaskingFilter, mask, mask_data, mask_text
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -134,7 +134,7 @@ def test_the_filter_masks_message_args_and_exceptions():
 
 
 def test_install_covers_child_loggers_and_handlers_added_later():
-    """A filter on 'payouts' alone would miss 'payouts.flows' (logger filters do not propagate)."""
+    """A filter on 'payouts' alone would miss 'payouts.orchestration.tasks' (logger filters do not propagate)."""
     masking.install()
     try:
         child = logging.getLogger("payouts.some_module.deep")
@@ -180,19 +180,19 @@ def test_provider_rejection_message_masks_the_echoed_request():
 
 
 def test_flows_installs_the_masking_when_a_task_imports_it():
-    """The hook the DAG tasks rely on: importing payouts.flows masks the process's logs."""
+    """The hook the DAG tasks rely on: importing payouts.orchestration.tasks masks the process's logs."""
     code = textwrap.dedent(f"""
         import logging, sys
         logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(name)s %(message)s")
-        import payouts.flows
-        logging.getLogger("payouts.flows").info("paying {IBAN}")
+        import payouts.orchestration.tasks
+        logging.getLogger("payouts.orchestration.tasks").info("paying {IBAN}")
         logging.getLogger("airflow.task").info("wallet {TRON}")
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             cwd=PROJECT, env={"PYTHONPATH": str(PROJECT / "plugins"), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert IBAN not in result.stdout and TRON not in result.stdout
-    assert "payouts.flows paying ************3000" in result.stdout
+    assert "payouts.orchestration.tasks paying ************3000" in result.stdout
     assert "airflow.task wallet ************7SLd" in result.stdout
 
 
@@ -206,9 +206,9 @@ def test_airflow_task_logging_is_masked_structlog_and_stdlib():
         configure_logging(json_output=True, output=out, log_level="INFO")
         task_log = structlog.get_logger("task")          # bound before the masking, as Airflow's are
         task_log.info("before the task", destination="{EVM}")
-        import payouts.flows                              # what every task does first
+        import payouts.orchestration.tasks                              # what every task does first
         task_log.info("task running", destination="{EVM}")
-        logging.getLogger("payouts.flows").info("paying %s", "{IBAN}")
+        logging.getLogger("payouts.orchestration.tasks").info("paying %s", "{IBAN}")
         try:
             raise RuntimeError("provider refused {ACCOUNT}")
         except RuntimeError:

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from payouts import money
+from payouts.core import money
 
 
 @pytest.mark.parametrize(

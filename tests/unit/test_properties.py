@@ -21,9 +21,9 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payouts import ledger, money, states
-from payouts.routing import route_frame
-from payouts.submit import idempotency_key
+from payouts.core import ledger, money, states
+from payouts.core.routing import route_frame
+from payouts.payout_run.submit import idempotency_key
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 CURRENCIES = sorted(money.FIAT_EXPONENTS)
@@ -111,7 +111,7 @@ def test_routing_is_deterministic_and_order_free(items):
 
 def test_idempotency_keys_are_stable_across_processes():
     pairs = [(f"R000001-{n:08d}", rail) for n in range(1, 50) for rail in ("sepa_instant", "swift")]
-    code = ("import sys, json; sys.path.insert(0, sys.argv[1]); from payouts.submit import idempotency_key;"
+    code = ("import sys, json; sys.path.insert(0, sys.argv[1]); from payouts.payout_run.submit import idempotency_key;"
             "pairs = json.loads(sys.stdin.read()); print(json.dumps([idempotency_key(i, r) for i, r in pairs]))")
     import json
 

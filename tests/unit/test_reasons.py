@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from payouts.reasons import CATALOGUE, HOLD_CODES, HOLDING_CODES, SHORT_LABELS, short_label
+from payouts.core.reasons import CATALOGUE, HOLD_CODES, HOLDING_CODES, SHORT_LABELS, short_label
 
 
 def test_every_holding_code_has_a_short_label():

@@ -1,7 +1,7 @@
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from payouts.routing import QUEUES, RAILS, plan_batches, route_frame
+from payouts.core.routing import QUEUES, RAILS, plan_batches, route_frame
 
 
 def test_routes_from_the_table():

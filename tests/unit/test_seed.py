@@ -7,7 +7,7 @@ import warnings
 import polars as pl
 import pytest
 
-from payouts import money
+from payouts.core import money
 from payouts_tooling import seed
 
 N = 50_000

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from payouts import states
+from payouts.core import states
 
 MIGRATION = Path(__file__).resolve().parents[2] / "include" / "sql" / "migrations" / "0002_payouts.sql"
 

@@ -39,7 +39,7 @@ def environment(warehouse_url: str, sandbox_url: str | None = None) -> dict[str,
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         # LocalExecutor without the fault that fails a HITL approval answered within
         # seconds (payouts/executors.py); `make airflow` runs on it.
-        "AIRFLOW__CORE__EXECUTOR": "payouts.executors.ResumeSafeLocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": "payouts.orchestration.executors.ResumeSafeLocalExecutor",
         "GX_ANALYTICS_ENABLED": "False",
     }
     for key, value in defaults.items():

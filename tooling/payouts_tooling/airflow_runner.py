@@ -36,7 +36,7 @@ import traceback
 from pathlib import Path
 
 # Imported before the first DAG run so that no task pays for them.
-WARM_IMPORTS = ("polars", "psycopg", "httpx", "great_expectations", "payouts.flows", "payouts.submit",
+WARM_IMPORTS = ("polars", "psycopg", "httpx", "great_expectations", "payouts.orchestration.tasks", "payouts.payout_run.submit",
                 "payouts.checks.run_checks", "payouts.checks.gate", "payouts.reconcile.run",
                 "payouts.providers.generic.connector")
 

@@ -88,7 +88,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 def cmd_providers_list(args: argparse.Namespace) -> int:
     """One JSON object per provider connection a rail names (a secrets backend cannot be listed)."""
-    from payouts import rails
+    from payouts.core import rails
     from payouts.providers import registry
     from payouts.providers.contract import ConnectorConfigError
 
@@ -114,7 +114,7 @@ def cmd_providers_list(args: argparse.Namespace) -> int:
 
 def cmd_providers_check(args: argparse.Namespace) -> int:
     """Reach one provider: its health and its balance per rail and currency, or exit 2 with why."""
-    from payouts import money
+    from payouts.core import money
     from payouts.providers import registry
     from payouts.providers.contract import ConnectorConfigError, ProviderError
 
@@ -144,12 +144,12 @@ def cmd_providers_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from payouts import rails
+    from payouts.core import rails
     from payouts_tooling import airflow_env, seed
     from payouts.providers import registry
     from payouts.providers.contract import ConnectorConfigError
     from payouts.reconcile.run import copy_statements, run_reconciliation_summary
-    from payouts.run import run_summary
+    from payouts.payout_run.stages import run_summary
     from payouts.warehouse import connect
 
     progress = Progress()
@@ -302,7 +302,7 @@ def cmd_statement(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     """The kill switch: stop new submissions for a run or a rail (audited), or lift it."""
-    from payouts.submit import lift_stop, set_stop
+    from payouts.payout_run.submit import lift_stop, set_stop
     from payouts.warehouse import connect
 
     scope, target = ("run", args.run) if args.run else ("rail", args.rail)
@@ -350,7 +350,7 @@ def _listed(run_ids: list[str], most: int = 5) -> str:
 
 
 def print_summary(summary: dict) -> None:
-    from payouts.reasons import short_label
+    from payouts.core.reasons import short_label
 
     out = sys.stdout
     items = summary["items"]
@@ -440,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     stop = sub.add_parser("stop", help="kill switch: stop new submissions for a run or a rail")
     target = stop.add_mutually_exclusive_group(required=True)
     target.add_argument("--run", help="a payout run id, e.g. R000001")
-    target.add_argument("--rail", choices=sorted(__import__("payouts.routing", fromlist=["RAILS"]).RAILS))
+    target.add_argument("--rail", choices=sorted(__import__("payouts.core.routing", fromlist=["RAILS"]).RAILS))
     stop.add_argument("--reason", default="stopped by an operator")
     stop.add_argument("--by", default=os.environ.get("USER", "operator"), help="who stops it (audited)")
     stop.add_argument("--lift", action="store_true", help="lift the stop instead")

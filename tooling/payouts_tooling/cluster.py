@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from payouts import settings
 from payouts_tooling import airflow_env
-from payouts.rails import QUEUES
+from payouts.core.rails import QUEUES
 
 # Every process the cluster starts, and every process those start, carries
 # this variable; stop() finds stragglers by it (and by nothing else).
@@ -38,7 +38,7 @@ CLUSTER_ID_VAR = "PAYOUTS_CLUSTER_ID"
 WORKER_NAME_VAR = "PAYOUTS_WORKER_NAME"
 # The queue of every task that names none ([operators] default_queue).
 DEFAULT_QUEUE = "default"
-# Two rail workers that together take every queue of payouts.rails, dealt in turn.
+# Two rail workers that together take every queue of payouts.core.rails, dealt in turn.
 RAIL_WORKER_QUEUES: tuple[tuple[str, ...], ...] = tuple(QUEUES[i::2] for i in range(2))
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from payouts import ledger, money
+from payouts.core import ledger, money
 
 if TYPE_CHECKING:
     import polars as pl
@@ -45,7 +45,7 @@ EUROZONE = frozenset(
     "AT BE BG CY DE EE ES FI FR GR HR IE IT LT LU LV MT NL PT SI SK "
     "AD MC SM VA ME XK AX BL GF GP MF MQ PM RE YT TF".split()
 )
-# IBAN countries paid in their own currency where payouts.money knows it.
+# IBAN countries paid in their own currency where payouts.core.money knows it.
 IBAN_CURRENCY = {
     "GB": "GBP", "GG": "GBP", "IM": "GBP", "JE": "GBP", "GI": "GBP", "FK": "GBP",
     "CH": "CHF", "LI": "CHF", "SE": "SEK", "NO": "NOK", "DK": "DKK", "FO": "DKK", "GL": "DKK",
@@ -977,7 +977,7 @@ def _skip_row_triggers(conn: "psycopg.Connection", recipients: "pl.DataFrame") -
     """Skip the per-row foreign-key triggers for a large seed, when the role may (superuser).
 
     The foreign keys cost ~6 us per row and key (about 35 s for a million earnings). The
-    seed satisfies them by construction: currencies come from payouts.money (synced into
+    seed satisfies them by construction: currencies come from payouts.core.money (synced into
     ledger.currencies by the migrations, checked here in one query), the accounts are
     'earnings' and 'payable', and each posting's transaction is inserted by the same
     statement. SET LOCAL ends with the transaction.

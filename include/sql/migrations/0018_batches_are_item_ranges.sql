@@ -5,7 +5,7 @@
 -- million items.
 --
 -- The snapshot now numbers a run's items rail by rail (the rail ROUTES gives
--- the payee's destination and currency; see payouts.routing.rail_sql), and
+-- the payee's destination and currency; see payouts.core.routing.rail_sql), and
 -- routing numbers each rail's batches by item id, so a batch is one range of
 -- item ids: payouts.batches keeps it (first_item, last_item) and a batch's
 -- items are read through the primary key, WHERE item_id BETWEEN first_item

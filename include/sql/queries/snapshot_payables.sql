@@ -3,7 +3,7 @@
 -- the item id is the run id, a dash and an 8-digit sequence (16 characters,
 -- the EndToEndId of the payment). Items are numbered rail by rail, by the rail
 -- ROUTES gives the payee's destination and the currency paid (filled in from
--- payouts.routing.rail_sql), so each batch routing plans is one range of ids.
+-- payouts.core.routing.rail_sql), so each batch routing plans is one range of ids.
 -- Byte order ("C") numbers them as well as any collation, at half the cost of
 -- sorting a million rows by the database's.
 INSERT INTO payouts.payout_items (item_id, run_id, recipient_id, currency, amount_minor, status)

@@ -2,7 +2,7 @@
 
 Vectorised in polars over a frame of rows; the per-value library calls
 (schwifty for IBAN/BIC, python-stdnum for local schemes) run once per distinct
-value and are joined back. Reasons come from `payouts.reasons`.
+value and are joined back. Reasons come from `payouts.core.reasons`.
 
 Rules worth knowing (all data below, so they can be read and changed):
 
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from payouts.reasons import reason_expr
-from payouts.money import EXPONENTS
-from payouts.routing import SEPA_COUNTRIES
+from payouts.core.reasons import reason_expr
+from payouts.core.money import EXPONENTS
+from payouts.core.routing import SEPA_COUNTRIES
 
 # EEA members: SEPA reachability is a legal obligation there (Reg. 260/2012 art. 3).
 EEA_COUNTRIES = frozenset(

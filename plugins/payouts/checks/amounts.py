@@ -16,13 +16,13 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from payouts.reasons import reason_expr
-from payouts.money import EXPONENTS, to_minor
-from payouts.rails import RAILS
+from payouts.core.reasons import reason_expr
+from payouts.core.money import EXPONENTS, to_minor
+from payouts.core.rails import RAILS
 
 MAX_MINOR_DIGITS = 18   # minor units stay below 10**18, inside a PostgreSQL bigint
 
-# Per-rail, per-currency caps (scheme maxima as configuration defaults, in payouts.rails).
+# Per-rail, per-currency caps (scheme maxima as configuration defaults, in payouts.core.rails).
 DEFAULT_RAIL_CAPS: dict[str, dict[str, str]] = {r.name: dict(r.caps) for r in RAILS.values() if r.caps}
 
 _AMOUNT_RE = r"^([+-]?)([0-9]*)(?:\.([0-9]*))?$"

@@ -13,7 +13,7 @@ first sheet via openpyxl in read-only mode with formulas as written.
 A hostile file is refused with one clear error naming the file and where
 (line, row, column) before it is read further: over the size, line, row,
 column or unpacked-workbook limits of `FileLimits`, binary, UTF-16, or not
-decodable. The checked rows' output masks destinations (payouts.masking).
+decodable. The checked rows' output masks destinations (payouts.core.masking).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import polars as pl
 
-from payouts.masking import mask_text
+from payouts.core.masking import mask_text
 
 XLSX_MAGIC = b"PK\x03\x04"
 EXCEL_MAX_ROWS = 1_048_576

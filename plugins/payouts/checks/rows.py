@@ -5,7 +5,7 @@ items joined to recipients) and adds, per row:
 
 - decision: 'rejected' if any reason rejects, else 'held' if any holds, else 'ready';
 - reasons: a list of structs {code, iso_code, text} (the shape of
-  `payouts.reasons.make()`; `pl.Series.to_list()` gives the dicts, and
+  `payouts.core.reasons.make()`; `pl.Series.to_list()` gives the dicts, and
   `reasons_json` does the JSON for the warehouse's jsonb);
 - dest_kind ('iban' | 'local' | 'wallet', null when none or several are given),
   destination (normalised: the IBAN; 'CC:routing:account'; '<family>:<address>',
@@ -28,7 +28,7 @@ import polars as pl
 
 from payouts.checks.accounts import check_accounts, normalise_iban_expr
 from payouts.checks.amounts import check_amounts
-from payouts.reasons import CHECK_CODES, REJECT_CODES, reason_expr
+from payouts.core.reasons import CHECK_CODES, REJECT_CODES, reason_expr
 from payouts.checks.wallets import NETWORK_ALIASES, check_wallets
 
 INPUT_COLUMNS = ("payout_id", "recipient_id", "name", "country", "amount", "currency", "iban", "bic",
@@ -82,7 +82,7 @@ def normalise_input(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _route(df: pl.DataFrame) -> pl.DataFrame:
-    from payouts.routing import route_frame
+    from payouts.core.routing import route_frame
 
     keys = df.select("dest_kind", "currency", country=pl.coalesce("account_country", "country"))
     return df.with_columns(rail=pl.when(pl.col("dest_kind").is_not_null())

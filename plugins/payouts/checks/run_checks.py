@@ -13,7 +13,8 @@ import logging
 
 import psycopg
 
-from payouts import items, ledger, money, settings
+from payouts.core import items, ledger, money
+from payouts import settings
 from payouts.warehouse import copy_in, copy_out, sql
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class PayeeVerification:
 def _warehouse_checks(screened: "pl.DataFrame", wallets_listed: set[str], vop: "pl.DataFrame"):
     """The `extra_checks` hook of check_rows: reasons only the warehouse can give."""
     import polars as pl
-    from payouts.reasons import reason_expr, vop_close_match_detail
+    from payouts.core.reasons import reason_expr, vop_close_match_detail
 
     def extra(frame: pl.DataFrame) -> pl.DataFrame:
         frame = frame.join(screened.rename({"decision": "_screening"}), on="recipient_id", how="left")
@@ -243,7 +244,7 @@ def check_run_items(conn: psycopg.Connection, run_id: str, verify=None) -> dict[
 def file_warehouse_checks(conn: psycopg.Connection):
     """`payouts check FILE` with a warehouse: KYC and recent payments of the recipients it knows."""
     import polars as pl
-    from payouts.reasons import reason_expr
+    from payouts.core.reasons import reason_expr
 
     def extra(frame: pl.DataFrame) -> pl.DataFrame:
         ids = frame["recipient_id"].drop_nulls().unique().to_list()

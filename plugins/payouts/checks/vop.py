@@ -3,7 +3,7 @@
 `parse_vop_response` turns a VoP status report (with or without its ISO
 namespace, as German banks send both) into one `VopResult` per request;
 `vop_decisions` applies a platform's `VopPolicy` and gives each request
-'ready' or 'held' with a reason made by `payouts.reasons.make()`.
+'ready' or 'held' with a reason made by `payouts.core.reasons.make()`.
 
 The answer is parsed here more strictly than a statement (any DOCTYPE is
 refused, the size is capped) and read by the one pain.002 reader,
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from payouts.reasons import make, vop_close_match_detail
+from payouts.core.reasons import make, vop_close_match_detail
 
 if TYPE_CHECKING:
     from payouts.statements.pain002 import TransactionStatus

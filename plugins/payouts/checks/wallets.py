@@ -20,7 +20,7 @@ import re
 
 import polars as pl
 
-from payouts.reasons import reason_expr
+from payouts.core.reasons import reason_expr
 
 NETWORK_FAMILY: dict[str, str] = {
     "ethereum": "evm", "polygon": "evm", "arbitrum": "evm", "base": "evm",

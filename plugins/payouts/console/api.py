@@ -310,7 +310,7 @@ class StopIn(BaseModel):
 @router.post("/stops", status_code=201, dependencies=[can_write],
              summary="Kill switch: stop new submissions of a run or a rail (audited)")
 def set_stop(body: StopIn, user: GetUserDep):
-    from payouts.submit import set_stop as store
+    from payouts.payout_run.submit import set_stop as store
 
     with warehouse() as conn:
         store(conn, body.scope, body.target, "kill", body.reason, user.get_name())
@@ -319,7 +319,7 @@ def set_stop(body: StopIn, user: GetUserDep):
 
 @router.delete("/stops/{scope}/{target}", dependencies=[can_write], summary="Lift a kill switch (audited)")
 def lift_stop(scope: Literal["run", "rail"], target: str, user: GetUserDep):
-    from payouts.submit import lift_stop as lift
+    from payouts.payout_run.submit import lift_stop as lift
 
     with warehouse() as conn:
         lifted = lift(conn, scope, target, "kill", user.get_name())
@@ -345,7 +345,7 @@ class FourEyesIn(BaseModel):
 @router.post("/four-eyes", status_code=201, dependencies=[can_write],
              summary="Ask for a sanctions clearance or a break write-off; a second person decides")
 def request_four_eyes(body: FourEyesIn, user: GetUserDep):
-    from payouts import approval
+    from payouts.payout_run import approval
 
     with warehouse() as conn:
         try:
@@ -358,7 +358,7 @@ def request_four_eyes(body: FourEyesIn, user: GetUserDep):
 @router.post("/four-eyes/{request_id}/{decision}", dependencies=[can_write],
              summary="Approve (and apply) or refuse a four-eyes request; never by the one who asked")
 def decide_four_eyes(request_id: int, decision: Literal["approve", "refuse"], user: GetUserDep):
-    from payouts import approval
+    from payouts.payout_run import approval
 
     with warehouse() as conn:
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from html import escape
 
-from payouts.routing import RAILS
+from payouts.core.routing import RAILS
 from pathlib import Path
 from urllib.parse import quote
 

@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from payouts import destinations, ledger, settings
+from payouts.core import destinations, ledger
+from payouts import settings
 
 if TYPE_CHECKING:
     import polars as pl
@@ -210,8 +211,8 @@ def new_dag_run_id(kind: str, key: str) -> str:
 def open_console_run(conn: "psycopg.Connection", dag_run_id: str, trigger: str, user: str, conf: dict,
                      intake: str) -> str:
     """The payout run the DAG run will own (open_run finds it by dag_run_id), with its creator."""
-    from payouts import approval
-    from payouts import run as payout_run
+    from payouts.payout_run import approval
+    from payouts.payout_run import stages as payout_run
 
     run_id = payout_run.open_run(conn, dag_run_id, trigger, conf)
     approval.set_creator(conn, run_id, user)

@@ -10,8 +10,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from payouts import money
-from payouts.ledger import TRANSFERS
+from payouts.core import money
+from payouts.core.ledger import TRANSFERS
 
 if TYPE_CHECKING:
     import psycopg

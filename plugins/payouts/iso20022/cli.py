@@ -65,7 +65,7 @@ class LeftOut:
     reasons: list[dict]    # {code, text}
 
     def line(self) -> str:
-        from payouts.masking import mask_text  # stderr shows a destination by its last four characters
+        from payouts.core.masking import mask_text  # stderr shows a destination by its last four characters
 
         why = "; ".join(f"{r['code']}: {mask_text(r['text'])}" for r in self.reasons)
         return f"{PROG}: left out row {self.row} (payout {self.payout_id or '-'}): {self.decision}: {why}"

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from payouts.iso20022.sepa_text import NAME_MAX, USTRD_MAX, clean_text, is_sepa_text, to_sepa_text
-from payouts.money import FIAT_EXPONENTS, to_decimal
+from payouts.core.money import FIAT_EXPONENTS, to_decimal
 
 VERSIONS = ("001.001.09", "001.001.03")
 SEPA_CHARGE_BEARER = "SLEV"

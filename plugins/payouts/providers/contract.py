@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from payouts.masking import mask_text
+from payouts.core.masking import mask_text
 
 # accepted: final, the provider took the payment. rejected: final, with an ISO reason.
 # conflict: the key was already used for another payment (stop; never fall back).

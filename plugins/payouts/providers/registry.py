@@ -115,7 +115,7 @@ def kind_of(conn_id: str, connection: Any) -> str:
 
 def connector(conn_id: str, rails: Iterable[str] | None = None) -> Connector:
     """The connector for a provider connection; ConnectorConfigError (naming it) when it cannot be built."""
-    from payouts import rails as rail_table
+    from payouts.core import rails as rail_table
 
     connection = get_connection(conn_id)
     kind = kind_of(conn_id, connection)
@@ -130,8 +130,8 @@ def connector(conn_id: str, rails: Iterable[str] | None = None) -> Connector:
 
 
 def for_rail(rail: str) -> Connector:
-    """The connector of the provider that serves `rail` (payouts.rails, PAYOUTS_RAIL_PROVIDERS)."""
-    from payouts.rails import provider_of
+    """The connector of the provider that serves `rail` (payouts.core.rails, PAYOUTS_RAIL_PROVIDERS)."""
+    from payouts.core.rails import provider_of
 
     return connector(provider_of(rail))
 
@@ -143,7 +143,7 @@ def check_rail_providers() -> dict[str, list[str]]:
     run's first task calls this, before anything is snapshotted or reserved).
     Builds each connector without reaching the provider.
     """
-    from payouts.rails import RailConfigError, fx_provider, provider_rails, vop_provider
+    from payouts.core.rails import RailConfigError, fx_provider, provider_rails, vop_provider
 
     try:
         served = provider_rails()

@@ -12,7 +12,7 @@ import json
 
 import psycopg
 
-from payouts import items, ledger
+from payouts.core import items, ledger
 from payouts.reconcile.rules import CONFIRMED_SUGGESTION_RULE, SELF_CLOSING_BREAKS
 
 SYSTEM = "reconciliation"   # who closes a break that a later statement answered

@@ -54,7 +54,7 @@ def match_lines(lines: "pl.DataFrame", items: "pl.DataFrame", quotes: "pl.DataFr
                 rules: dict[str, Rule] | None = None) -> MatchResult:
     import polars as pl
 
-    from payouts.money import EXPONENTS
+    from payouts.core.money import EXPONENTS
 
     rules = dict(RULES_BY_NAME, **(rules or {}))
     lines = _with_optional(lines, _LINE_OPTIONAL)

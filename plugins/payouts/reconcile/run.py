@@ -22,7 +22,8 @@ from pathlib import Path
 
 import psycopg
 
-from payouts import destinations, items, ledger, reasons, settings
+from payouts.core import destinations, items, ledger, reasons
+from payouts import settings
 from payouts.reconcile.match import match_lines
 from payouts.warehouse import copy_in, copy_out
 
@@ -145,7 +146,7 @@ def parse_for_load(path: str):
 def _without_inexact_statements(parsed):
     """The parse result with every statement holding an amount its currency cannot hold moved to quarantine.
 
-    Such an amount (8.850 EUR, or a currency payouts.money does not know) cannot
+    Such an amount (8.850 EUR, or a currency payouts.core.money does not know) cannot
     become minor units without rounding, and money is never rounded: the
     statement is quarantined with the first such line, the others load.
     """

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from payouts.money import EXPONENTS
+from payouts.core.money import EXPONENTS
 
 LINE_SCHEMA = pl.Schema(
     {
@@ -149,7 +149,7 @@ def decimal_text(value: Decimal) -> str:
 def with_amount_minor(frame: pl.DataFrame) -> pl.DataFrame:
     """Fill amount_minor from amount and currency, vectorised and exact.
 
-    Null when the currency is unknown to payouts.money or when the amount has
+    Null when the currency is unknown to payouts.core.money or when the amount has
     more decimals than the currency's exponent allows (even trailing zeros: the
     bank wrote a precision the currency does not have, a person should look).
     """

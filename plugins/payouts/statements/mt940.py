@@ -38,7 +38,7 @@ from decimal import Decimal
 import polars as pl
 
 from payouts.statements import safe_xml
-from payouts.money import EXPONENTS
+from payouts.core.money import EXPONENTS
 from payouts.statements.model import (
     LINE_SCHEMA,
     ParsedStatement,

@@ -43,7 +43,7 @@ def migrate(conn: psycopg.Connection) -> list[str]:
                 (version, checksum),
             )
             applied_now.append(version)
-        from payouts.ledger import sync_currencies
+        from payouts.core.ledger import sync_currencies
 
         sync_currencies(conn)
     return applied_now

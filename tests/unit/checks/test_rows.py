@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from payouts import reasons
+from payouts.core import reasons
 from payouts.checks.rows import REASON_DTYPE, CheckPolicy, check_rows, reasons_json
 
 

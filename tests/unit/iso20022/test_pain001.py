@@ -13,7 +13,7 @@ from lxml import etree
 from payouts.iso20022 import CreditTransfer, Debtor, Pain001Error, validate, write_pain001
 from payouts.iso20022.pain001 import xsd_path
 from payouts.iso20022.sepa_text import is_sepa_text, to_sepa_text, transliterate
-from payouts.money import to_decimal
+from payouts.core.money import to_decimal
 
 PROJECT = Path(__file__).resolve().parents[3]
 SAMPLES = PROJECT.parent / "shared" / "data" / "pain"

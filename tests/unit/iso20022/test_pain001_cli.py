@@ -72,7 +72,7 @@ def test_ready_iban_rows_written_and_others_listed(tmp_path, version):
     assert "row 6 (payout P6): not_payable: NOT_WRITABLE" in left[2] and "SEPA character set" in left[2]
     assert "row 7 (payout P1): rejected: DUPLICATE_PAYOUT_ID" in left[3]
     assert "row 8 (payout BAD//ID): not_payable: NOT_WRITABLE" in left[4] and "'//'" in left[4]
-    # stderr names a destination by its last four characters only (payouts.masking)
+    # stderr names a destination by its last four characters only (payouts.core.masking)
     assert "row 9 (payout H1): held: SHARED_DESTINATION: Destination ************2051 is shared" in left[5]
     assert "DE02120300000000202051" not in err
     assert "row 10 (payout H2): held: SHARED_DESTINATION" in left[6]

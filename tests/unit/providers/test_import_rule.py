@@ -55,7 +55,7 @@ def test_a_worker_importing_the_dags_and_tasks_loads_no_sandbox_and_no_tooling(t
     code = (
         "import sys, runpy, pathlib\n"
         f"sys.path[:0] = [{str(PROJECT / 'plugins')!r}]\n"
-        "import payouts.flows, payouts.submit, payouts.reconcile.run, payouts.providers.registry\n"
+        "import payouts.orchestration.tasks, payouts.payout_run.submit, payouts.reconcile.run, payouts.providers.registry\n"
         "from payouts.providers import registry\n"
         "registry.kind_class('generic')\n"
         f"for dag in sorted(pathlib.Path({str(PROJECT / 'dags')!r}).glob('*.py')):\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from payouts.rails import RAILS
+from payouts.core.rails import RAILS
 
 PROJECT = Path(__file__).resolve().parents[3]
 CONTRACT = yaml.safe_load((PROJECT / "docs" / "provider-api.yaml").read_text())

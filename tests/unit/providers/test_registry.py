@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from payouts import rails
+from payouts.core import rails
 from payouts.providers import registry
 from payouts.providers.contract import (
     CapabilityMissing, Connector, ConnectorConfigError, Payment, PaymentResult,

@@ -40,7 +40,7 @@ def test_crypto_export_lines(export):
     assert lines["amount"].to_list() == [
         "-1250.123456", "0.000001", "-0.00012345", "1250.123456", "-0.1000000000000000001",
     ]
-    # USDC 6 decimals, BTC 8; ETH is unknown to payouts.money -> null.
+    # USDC 6 decimals, BTC 8; ETH is unknown to payouts.core.money -> null.
     assert lines["amount_minor"].to_list() == [-1250123456, 1, -12345, 1250123456, None]
     assert lines["status"].to_list() == ["booked", "pending", "booked", "booked", "pending"]
     assert lines["end_to_end_id"].to_list() == ["PO-0001", "PO-0002", None, "PO-0001", "PO-0005"]

@@ -29,7 +29,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from payouts import money, settings
+from payouts.core import money
+from payouts import settings
 from payouts.providers.contract import (
     AmbiguousOutcome, Balance, Connector, ConnectorConfigError, Payment, PaymentResult, ProviderError,
     ProviderRequestRejected, ProviderUnavailable, StatementInfo, StatementPage,
@@ -334,7 +335,7 @@ class GenericHttpConnector(Connector):
 
     def balances(self) -> list[Balance]:
         """The prefunded balance of every (rail, currency) this connection serves."""
-        from payouts.rails import RAILS
+        from payouts.core.rails import RAILS
 
         answers = []
         for rail in self.rails:

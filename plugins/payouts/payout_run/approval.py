@@ -8,7 +8,7 @@ ApprovalOperator. Four eyes: the person who created a run never approves it.
 Configuration (environment, read at call time):
 
 - PAYOUTS_APPROVAL_TOTAL_EUR: a run whose ready items total this much or more
-  (at payouts.money.INDICATIVE_PER_EUR rates) needs a person. Unset: no limit.
+  (at payouts.core.money.INDICATIVE_PER_EUR rates) needs a person. Unset: no limit.
 - PAYOUTS_APPROVAL_NEW_PAYEES: as many new payees (never paid before) or more
   needs a person. Unset: no limit.
 - PAYOUTS_APPROVERS: comma list of user ids allowed to approve (the HITL
@@ -29,7 +29,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from payouts import destinations, money
+from payouts.core import destinations, money
 
 if TYPE_CHECKING:
     import psycopg
@@ -109,7 +109,7 @@ def needs_approval(conn: "psycopg.Connection", run_id: str,
 
 def approval_body(conn: "psycopg.Connection", run_id: str, why: str = "") -> str:
     """The Markdown an approver reads: totals per rail and currency, held items, the largest payouts."""
-    from payouts import run as payout_run
+    from payouts.payout_run import stages as payout_run
 
     view = payout_run.approval_view(conn, run_id)
     lines = [f"**Run {run_id}** needs approval: {why}" if why else f"**Run {run_id}**", "",
@@ -149,7 +149,7 @@ def approvers_for(config: ApprovalConfig, run_creator: str | None) -> list[str]:
 
 def auto_approve(conn: "psycopg.Connection", run_id: str, why: str) -> int:
     """Release the run's ready items under the policy, audited as decided_by 'auto'."""
-    from payouts import run as payout_run
+    from payouts.payout_run import stages as payout_run
 
     return payout_run.approve(conn, run_id, decided_by="auto", policy=f"auto: {why}")
 
@@ -160,7 +160,7 @@ def record_human_approval(conn: "psycopg.Connection", run_id: str, responder: st
 
     Refuses the run's creator (four eyes) and an answer without a responder.
     """
-    from payouts import run as payout_run
+    from payouts.payout_run import stages as payout_run
 
     if not responder:
         raise FourEyesError(f"run {run_id}: an approval without a responder releases nothing")
@@ -181,7 +181,7 @@ def record_human_approval(conn: "psycopg.Connection", run_id: str, responder: st
 def record_rejection(conn: "psycopg.Connection", run_id: str, responder: str | None,
                      responded_at: str | None, body: str | None = None) -> None:
     """Record a rejection (or a timeout, which takes the default answer Reject). Nothing is released."""
-    from payouts import run as payout_run
+    from payouts.payout_run import stages as payout_run
 
     seen = payout_run.approval_view(conn, run_id)
     seen.update({"responded_at": responded_at, "body": body, "timed_out": responder is None})
@@ -287,7 +287,7 @@ def route(run_id: str, triggering_user: str | None = None) -> str:
 
 
 def auto_approve_run(run_id: str) -> int:
-    from payouts import run as payout_run
+    from payouts.payout_run import stages as payout_run
     from payouts.warehouse import resolve_url
 
     with _connect() as conn:
@@ -321,7 +321,7 @@ def approval_operator(**kwargs):
 
     Airflow 3.3's LocalExecutor fails this task when the answer comes before
     the worker that parked it has ended (both workers share one try); the
-    CeleryExecutor does not. payouts.executors.ResumeSafeLocalExecutor is a
+    CeleryExecutor does not. payouts.orchestration.executors.ResumeSafeLocalExecutor is a
     LocalExecutor without that fault (`make airflow` and the console tests use it).
     """
     from airflow.providers.standard.operators.hitl import ApprovalOperator

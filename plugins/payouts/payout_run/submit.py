@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from payouts import destinations, items, ledger, reasons, settings
+from payouts.core import destinations, items, ledger, reasons
+from payouts import settings
 from payouts.providers.contract import (
     AmbiguousOutcome, Connector, Creditor, Payment, PaymentResult, ProviderError, ProviderUnavailable,
 )
@@ -434,7 +435,7 @@ def _record_answers(conn: psycopg.Connection, rail: str, answers) -> None:
 
 
 def _apply_rejection(conn: psycopg.Connection, rail: str, code: str | None) -> None:
-    """Act on the provider's rejections carrying one reason code, by its class (payouts.reasons)."""
+    """Act on the provider's rejections carrying one reason code, by its class (payouts.core.reasons)."""
     iso = code or "MS03"
     klass = reasons.classify(iso)
     selection = ("SELECT item_id FROM _answers WHERE status = 'rejected'"
@@ -479,8 +480,8 @@ def plan_fallback(conn: psycopg.Connection, run_id: str, batch_size: int = setti
     batch numbers after the rail's existing ones. Idempotent: wave-2 batches
     already planned are returned as they are.
     """
-    from payouts.rails import rail_providers
-    from payouts.run import batch_plan, set_execution_dates
+    from payouts.core.rails import rail_providers
+    from payouts.payout_run.stages import batch_plan, set_execution_dates
 
     with conn.transaction():
         planned = conn.execute(

@@ -144,8 +144,8 @@ def post_rows(conn: psycopg.Connection, kind: str, rows: str, legs: list[Leg], p
 
 
 def sync_currencies(conn: psycopg.Connection) -> None:
-    """The ledger's currencies from payouts.money: one source of truth for exponents."""
-    from payouts import money
+    """The ledger's currencies from payouts.core.money: one source of truth for exponents."""
+    from payouts.core import money
 
     rows = [
         (code, exp, "crypto" if money.is_crypto(code) else "fiat")

@@ -7,7 +7,7 @@ import json
 import psycopg
 import psycopg.sql
 
-from payouts import states
+from payouts.core import states
 from payouts.warehouse.bulk import planner_restored, selected_ids
 
 

@@ -14,9 +14,10 @@ from typing import Iterator
 import psycopg
 import psycopg.sql
 
-from payouts import items, ledger, settings
-from payouts.rails import RAILS, rail_providers
-from payouts.routing import plan_batches, rail_sql, route_frame
+from payouts.core import items, ledger
+from payouts import settings
+from payouts.core.rails import RAILS, rail_providers
+from payouts.core.routing import plan_batches, rail_sql, route_frame
 from payouts.warehouse import copy_in, copy_out, sql
 
 _SNAPSHOT_LOCK = 7_201_002  # one snapshot at a time: two runs never reserve the same money
@@ -248,7 +249,7 @@ def set_execution_dates(conn: psycopg.Connection, run_id: str) -> None:
     """The requested execution date of each new batch, from its rail's calendar and cut-off."""
     import datetime as dt
 
-    from payouts.calendars import execution_date
+    from payouts.core.calendars import execution_date
 
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     for rail in RAILS:
@@ -259,7 +260,7 @@ def set_execution_dates(conn: psycopg.Connection, run_id: str) -> None:
 
 def finish(conn: psycopg.Connection, run_id: str) -> dict:
     """Close the run: its batches done or failed, its summary stored, the run completed."""
-    from payouts.submit import close_batches
+    from payouts.payout_run.submit import close_batches
 
     close_batches(conn, run_id)
     summary = run_summary(conn, run_id)
@@ -321,7 +322,7 @@ def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
 def reasons_of_stopped_items(conn: psycopg.Connection, run_id: str) -> tuple[dict[str, int], dict[str, int]]:
     """Held items by each holding reason they carry (an item held for two counts under both),
     and rejected items by the reason that rejected them (their last): what finance acts on."""
-    from payouts.reasons import HOLDING_CODES
+    from payouts.core.reasons import HOLDING_CODES
 
     held = dict(conn.execute(
         """
@@ -344,6 +345,6 @@ def batch_counts(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
 
 
 def _fmt(minor: int, currency: str) -> str:
-    from payouts.money import format_amount
+    from payouts.core.money import format_amount
 
     return format_amount(int(minor), currency)

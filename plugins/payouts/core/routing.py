@@ -1,7 +1,7 @@
 """The routing table: which rail pays an item, and what it falls back to.
 
 The rails themselves (queue, calendar, caps, fallback, provider) are one
-record each in payouts.rails. The table is data. The first rule that fits an item wins; a rule fits when
+record each in payouts.core.rails. The table is data. The first rule that fits an item wins; a rule fits when
 every field it names equals the item's (None fits anything).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from payouts.rails import FALLBACK_RAILS, QUEUES, RAILS, Rail  # noqa: F401  (re-exported)
+from payouts.core.rails import FALLBACK_RAILS, QUEUES, RAILS, Rail  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -34,7 +34,7 @@ class Route:
 
     @property
     def fallback(self) -> tuple[str, ...]:
-        """The rail's own fallback chain (payouts.rails)."""
+        """The rail's own fallback chain (payouts.core.rails)."""
         return RAILS[self.rail].fallback
 
 

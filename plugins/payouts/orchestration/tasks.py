@@ -11,8 +11,8 @@ import time
 
 import psycopg
 
-from payouts import masking
-from payouts import run as payout_run
+from payouts.core import masking
+from payouts.payout_run import stages as payout_run
 from payouts import settings
 from payouts.warehouse import resolve_url
 
@@ -38,7 +38,7 @@ def refusal_is_final(call, *args, refusals: type[Exception] | tuple[type[Excepti
 
 
 def connector_for(rail: str):
-    """The connector of the provider connection that serves `rail` (payouts.rails)."""
+    """The connector of the provider connection that serves `rail` (payouts.core.rails)."""
     from payouts.providers import registry
 
     return registry.for_rail(rail)
@@ -124,7 +124,7 @@ def quality_gate(run_id: str) -> dict:
 def verifier():
     """Verification of Payee through the provider: requests -> parsed answers."""
     from payouts.checks.vop import parse_vop_response
-    from payouts.rails import vop_provider
+    from payouts.core.rails import vop_provider
 
     client = capable_connector(vop_provider(), "verify_payees")
     if client is None:
@@ -148,14 +148,14 @@ def check_items(run_id: str) -> dict[str, int]:
 def plan(run_id: str) -> dict[str, list[dict]]:
     url, conn = _connect()
     with payout_run.stage(url, run_id, "routing"), conn:
-        from payouts.rails import fx_provider
+        from payouts.core.rails import fx_provider
 
         quoting = capable_connector(fx_provider(), "fx_quote")
         return payout_run.route_and_plan(conn, run_id, quote=quoting.fx_quotes if quoting else None)
 
 
 def submit(batch: dict) -> dict:
-    from payouts.submit import submit_batch
+    from payouts.payout_run.submit import submit_batch
 
     url, conn = _connect()
     with payout_run.stage(url, batch["run_id"], "submit"), conn:
@@ -170,7 +170,7 @@ def submit(batch: dict) -> dict:
 
 
 def plan_fallback(run_id: str) -> dict[str, list[dict]]:
-    from payouts.submit import plan_fallback as plan_wave_two
+    from payouts.payout_run.submit import plan_fallback as plan_wave_two
 
     url, conn = _connect()
     with payout_run.stage(url, run_id, "fallback_plan"), conn:
@@ -178,7 +178,7 @@ def plan_fallback(run_id: str) -> dict[str, list[dict]]:
 
 
 def resolve(run_id: str) -> dict:
-    from payouts.submit import resolve_unanswered
+    from payouts.payout_run.submit import resolve_unanswered
 
     url, conn = _connect()
     with payout_run.stage(url, run_id, "resolve"), conn:
@@ -187,7 +187,7 @@ def resolve(run_id: str) -> dict:
 
 def poll_payments() -> dict:
     """Ask the providers about every payment they answered `pending`; record the final answers."""
-    from payouts.submit import poll_pending
+    from payouts.payout_run.submit import poll_pending
 
     url, conn = _connect()
     with conn:
@@ -231,7 +231,7 @@ def fetch_statements_only() -> int:
     fetches only what is still missing.
     """
     from payouts.providers import registry
-    from payouts.rails import provider_rails
+    from payouts.core.rails import provider_rails
     from payouts.reconcile import run as recon
 
     url, conn = _connect()

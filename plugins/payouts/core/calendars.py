@@ -3,7 +3,7 @@
 TARGET2 (the ECB's holiday calendar) for SEPA, UK bank holidays for Faster
 Payments, US Federal Reserve holidays for ACH. SWIFT follows the currency's
 own calendar where we know it, else weekends only. SEPA Instant and crypto
-run every day, all day. Each rail names its calendar and cut-off in payouts.rails.
+run every day, all day. Each rail names its calendar and cut-off in payouts.core.rails.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import cache
 
-from payouts.rails import RAILS
+from payouts.core.rails import RAILS
 
 
 @cache

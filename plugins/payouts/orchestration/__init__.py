@@ -1,0 +1,5 @@
+"""Airflow glue: what the DAGs call, and the executors.
+
+- tasks.py: one function per DAG task (connection, timing, the call)
+- executors.py: the executor that keeps a task's workload apart
+"""
