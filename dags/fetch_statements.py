@@ -12,7 +12,8 @@ the statements asset so that `reconcile_statements` runs.
   sandbox closes a business day every two minutes, sets every three minutes),
   and whenever a payout run finishes (the payout-items asset).
 - **Reads:** each provider's statement listing and files; `recon.statement_cursors`.
-- **Writes:** files under `PAYOUTS_STATEMENTS_DIR/<connection id>/`, each
+- **Writes:** files under `PAYOUTS_STATEMENTS_URL/<connection id>/` (a folder or
+  a bucket, through Airflow's ObjectStoragePath), each
   provider's new cursor (stored once its files are in); the asset
   `payouts://provider-sandbox/statements`.
 - **Re-running safely:** a provider's cursor moves only after its files are

@@ -52,9 +52,13 @@ def sandbox_state_dir() -> Path:
     return Path(os.environ.get("PAYOUTS_SANDBOX_DIR", data_dir() / "sandbox")).resolve()
 
 
-def statements_dir() -> Path:
-    """Where fetched provider statements are kept, one folder per provider."""
-    return Path(os.environ.get("PAYOUTS_STATEMENTS_DIR", data_dir() / "statements")).resolve()
+def statements_url() -> str:
+    """Where fetched provider statements are kept, one folder per provider (payouts.reconcile.store).
+
+    PAYOUTS_STATEMENTS_URL: any URL Airflow's ObjectStoragePath opens (file://, s3://, gs://,
+    ...); by default the folder `statements` under the data folder.
+    """
+    return os.environ.get("PAYOUTS_STATEMENTS_URL") or (data_dir() / "statements").resolve().as_uri()
 
 
 def sandbox_latency_ms() -> float:

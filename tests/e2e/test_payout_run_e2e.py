@@ -39,7 +39,7 @@ def two_runs(tmp_path_factory, request):
     request.addfinalizer(drop)
     work = tmp_path_factory.mktemp("e2e")
     env = dict(os.environ, PAYOUTS_WAREHOUSE_URL=url, PAYOUTS_SANDBOX_DIR=str(work / "sandbox"),
-               PAYOUTS_STATEMENTS_DIR=str(work / "statements"),
+               PAYOUTS_DATA_DIR=str(work / "data"), PAYOUTS_STATEMENTS_URL=(work / "store").as_uri(),
                PYTHONPATH=str(PROJECT / "plugins"))
     env.pop("AIRFLOW_CONN_PAYOUTS_SANDBOX", None)
     env.pop("PAYOUTS_RAIL_PROVIDERS", None)
@@ -62,6 +62,17 @@ def test_summary_has_the_documented_shape(two_runs):
     assert first["reconciliation"]["matched"] > 0
     assert any(k.startswith("payout_run.") for k in first["timings_s"])
     assert list((work / "out1" / "statements" / "payouts_sandbox").iterdir()), "no statement files were written to --out"
+
+
+def test_statements_are_kept_in_the_statement_store_and_nowhere_else(two_runs):
+    url, _, work = two_runs
+    kept = sorted(p.name for p in (work / "store" / "payouts_sandbox").iterdir())
+    assert kept, "no statement file in the store named by PAYOUTS_STATEMENTS_URL"
+    assert not (work / "data" / "statements").exists(), "statements were written under the data folder"
+    with psycopg.connect(url) as conn:
+        loaded = conn.execute("SELECT name, path FROM recon.statement_files ORDER BY name").fetchall()
+    assert loaded and {name for name, _ in loaded} <= set(kept)
+    assert all(path.startswith((work / "store").as_uri() + "/payouts_sandbox/") for _, path in loaded), loaded[:3]
 
 
 def test_every_item_is_at_rest_with_a_reason_when_parked(two_runs):

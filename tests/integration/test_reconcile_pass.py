@@ -17,6 +17,7 @@ from tests_support import FIXTURES, WAREHOUSES, fresh_database
 
 SAMPLE = FIXTURES / "camt" / "moov-iso20022_FI_camt_053_sample.xml.xml"
 FIVE_DECIMALS = FIXTURES / "camt" / "genkgo_camt053.v2.five.decimals.xml"
+BUCKET_SAMPLE = FIXTURES / "camt" / "genkgo_camt053.v3.xml"  # loaded by no other test here
 
 
 def test_real_statement_loads_once_breaks_once_and_bad_files_are_quarantined(warehouse_url, tmp_path):
@@ -153,3 +154,35 @@ def test_files_parsed_in_worker_processes_load_as_one_by_one(own_warehouse, tmp_
         stored = conn.execute("SELECT count(*) FROM recon.statement_lines WHERE provider = 'parallel-test'").fetchone()[0]
         assert stored == by_name["a-bank.xml"]["lines"] + by_name["e-other.xml"]["lines"]
         assert all(not r["loaded"] for r in recon.load_files(conn, paths, provider_name="parallel-test", workers=2))
+
+
+def test_statements_fetched_into_a_bucket_load_from_it(warehouse_url, tmp_path, monkeypatch):
+    """PAYOUTS_STATEMENTS_URL names a store that is not a local folder (fsspec's in-memory
+    filesystem, attached as Airflow attaches s3 or gcs): fetch files it, the load reads it."""
+    from airflow.sdk.io import attach
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from payouts.providers.contract import StatementPage
+
+    attach("memory", fs=MemoryFileSystem())
+    url = f"memory://bucket-{tmp_path.name}/statements"
+    monkeypatch.setenv("PAYOUTS_STATEMENTS_URL", url)
+    monkeypatch.setenv("PAYOUTS_DATA_DIR", str(tmp_path / "data"))
+
+    class OneFileBank:
+        def fetch_statements(self, cursor, dest: Path) -> StatementPage:
+            if cursor == "bank.xml":
+                return StatementPage(files=[], cursor=cursor)
+            shutil.copy(BUCKET_SAMPLE, dest / "bank.xml")
+            return StatementPage(files=[dest / "bank.xml"], cursor="bank.xml")
+
+    provider = f"bank-{tmp_path.name}"
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        fetched = recon.fetch_statements(conn, OneFileBank(), provider)
+        assert fetched == [f"{url}/{provider}/bank.xml"]
+        assert recon.fetch_statements(conn, OneFileBank(), provider) == []  # the cursor moved on
+        [loaded] = recon.load_files(conn, recon.pending_files(provider), provider)
+        assert loaded["loaded"] and loaded["lines"] == parse_statement_file(BUCKET_SAMPLE).lines.height
+        path = conn.execute("SELECT path FROM recon.statement_files WHERE provider = %s", (provider,)).fetchone()[0]
+    assert path == f"{url}/{provider}/bank.xml"
+    assert not (tmp_path / "data" / "statements").exists()

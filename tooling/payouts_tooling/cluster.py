@@ -219,7 +219,7 @@ class Cluster:
             "PAYOUTS_WAREHOUSE_URL": self.warehouse_url,
             settings.conn_env_var(settings.SANDBOX_CONN_ID): self.sandbox_url,
             "PAYOUTS_DATA_DIR": str(self.work_dir / "data"),
-            "PAYOUTS_STATEMENTS_DIR": str(self.work_dir / "statements"),
+            "PAYOUTS_STATEMENTS_URL": (self.work_dir / "statements").as_uri(),
             "PYTHONPATH": os.pathsep.join(p for p in [str(settings.PLUGINS_DIR), env.get("PYTHONPATH", "")] if p),
             CLUSTER_ID_VAR: self.cluster_id,
         })

@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import psycopg
 
 from payouts.core import destinations, items, ledger, reasons
 from payouts import settings
+from payouts.reconcile import store
 from payouts.reconcile.match import match_lines
 from payouts.warehouse import copy_in, copy_out
 
@@ -54,32 +54,35 @@ def statement_cursor(conn: psycopg.Connection, provider_name: str) -> str | None
 def fetch_statements(conn: psycopg.Connection, connector, provider_name: str = PROVIDER) -> list[str]:
     """Fetch the statements a provider has since the cursor the warehouse keeps for it.
 
-    The files land in the provider's folder first; the new cursor is stored only
-    after they are all there, so a failure part-way fetches them again (a file
-    already held is known by its hash when loaded). Returns the new files' paths.
+    The files land in the provider's folder of the statement store first; the new cursor
+    is stored only after they are all there, so a failure part-way fetches them again (a
+    file already held is known by its hash when loaded). Returns the new files' URLs.
     """
-    target = settings.statements_dir() / provider_name
-    target.mkdir(parents=True, exist_ok=True)
     cursor = statement_cursor(conn, provider_name)
-    page = connector.fetch_statements(cursor, target)
+    with store.fetch_folder(provider_name) as (target, keep):
+        page = connector.fetch_statements(cursor, target)
+        kept = [keep(Path(p)) for p in page.files]
     if page.cursor != cursor:
         conn.execute(
             "INSERT INTO recon.statement_cursors (provider, cursor) VALUES (%s, %s)"
             " ON CONFLICT (provider) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()",
             (provider_name, page.cursor))
-    return [str(p) for p in page.files]
+    return kept
 
 
 def pending_files(provider_name: str = PROVIDER, folder: Path | None = None) -> list[str]:
-    """Statement files on disk, oldest first (loading skips the ones already loaded)."""
-    folder = folder or settings.statements_dir() / provider_name
-    return sorted(str(p) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    """A provider's statement files in the store (or the files of a local `folder`), oldest first.
+
+    Loading skips the ones already loaded.
+    """
+    if folder is not None:
+        return sorted(str(p) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    return store.files(provider_name)
 
 
 def provider_folders() -> list[str]:
-    """The providers whose statement files are kept (one folder each under the statements folder)."""
-    root = settings.statements_dir()
-    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
+    """The providers whose statement files are kept (one folder each in the statement store)."""
+    return store.providers()
 
 
 def load_file(conn: psycopg.Connection, path: str, provider_name: str = PROVIDER) -> dict:
@@ -99,25 +102,31 @@ def load_files(conn: psycopg.Connection, paths: list[str], provider_name: str = 
     when the new files are big enough; loading stays in this connection, one
     file per transaction, in the given order, so the result is the same either way.
     """
-    new: list[tuple[str, str, int]] = []
-    results: dict[str, dict] = {}
-    seen: set[str] = set()
-    for path in paths:
-        digest, size = _digest(path)
-        if digest in seen or conn.execute(
-            "SELECT 1 FROM recon.statement_files WHERE sha256 = %(d)s"
-            " UNION ALL SELECT 1 FROM recon.quarantined_files WHERE sha256 = %(d)s", {"d": digest}
-        ).fetchone():
-            results[path] = {"file": Path(path).name, "loaded": False, "lines": 0}
-        else:
-            new.append((path, digest, size))
-        seen.add(digest)
-    workers = settings.CHECK_WORKERS if workers is None else workers
-    parsed_files = _parse_all([p for p, _, _ in new], workers if sum(n for *_, n in new) >= PARALLEL_PARSE_MIN_BYTES
-                              else 1)
-    for (path, digest, size), parsed in zip(new, parsed_files):
-        results[path] = _store_file(conn, path, digest, size, parsed, provider_name)
+    with store.local_copies(paths) as local:
+        new: list[tuple[str, str, int]] = []
+        results: dict[str, dict] = {}
+        seen: set[str] = set()
+        for path in paths:
+            digest, size = _digest(local[path])
+            if digest in seen or conn.execute(
+                "SELECT 1 FROM recon.statement_files WHERE sha256 = %(d)s"
+                " UNION ALL SELECT 1 FROM recon.quarantined_files WHERE sha256 = %(d)s", {"d": digest}
+            ).fetchone():
+                results[path] = {"file": _name(path), "loaded": False, "lines": 0}
+            else:
+                new.append((path, digest, size))
+            seen.add(digest)
+        workers = settings.CHECK_WORKERS if workers is None else workers
+        parsed_files = _parse_all([local[p] for p, _, _ in new],
+                                  workers if sum(n for *_, n in new) >= PARALLEL_PARSE_MIN_BYTES else 1)
+        for (path, digest, size), parsed in zip(new, parsed_files):
+            results[path] = _store_file(conn, path, digest, size, parsed, provider_name)
     return [results[p] for p in paths]
+
+
+def _name(path: str) -> str:
+    """A file's name, from a local path or a store URL."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _digest(path: str) -> tuple[str, int]:
@@ -198,9 +207,9 @@ def _store_file(conn: psycopg.Connection, path: str, digest: str, size: int, par
         conn.execute(
             "INSERT INTO recon.quarantined_files (sha256, provider, name, path, reason) VALUES (%s, %s, %s, %s, %s)"
             " ON CONFLICT (sha256) DO NOTHING",
-            (digest, provider_name, Path(path).name, str(path), str(parsed)),
+            (digest, provider_name, _name(path), str(path), str(parsed)),
         )
-        return {"file": Path(path).name, "loaded": False, "lines": 0, "quarantined": str(parsed)}
+        return {"file": _name(path), "loaded": False, "lines": 0, "quarantined": str(parsed)}
     parsed, lines = parsed
     # One transaction: the file, its lines, its statements, what is quarantined and what
     # repeats another statement are written together or not at all.
@@ -208,7 +217,7 @@ def _store_file(conn: psycopg.Connection, path: str, digest: str, size: int, par
         file_id = conn.execute(
             "INSERT INTO recon.statement_files (provider, name, format, sha256, size_bytes, path, line_count)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING file_id",
-            (provider_name, Path(path).name, lines["message_type"][0] if lines.height else "empty",
+            (provider_name, _name(path), lines["message_type"][0] if lines.height else "empty",
              digest, size, str(path), lines.height),
         ).fetchone()[0]
         conn.execute(
@@ -238,7 +247,7 @@ def _store_file(conn: psycopg.Connection, path: str, digest: str, size: int, par
             conn.execute(
                 "INSERT INTO recon.quarantined_statements (file_id, account, statement_id, reason)"
                 " VALUES (%s, %s, %s, %s)", (file_id, q.account, q.statement_id, q.reason))
-    result = {"file": Path(path).name, "loaded": True, "lines": added, "issues": issues}
+    result = {"file": _name(path), "loaded": True, "lines": added, "issues": issues}
     if parsed.quarantined:
         result["statements_quarantined"] = [q.reason for q in parsed.quarantined]
     if repeated:
@@ -576,11 +585,5 @@ def run_reconciliation_summary(conn: psycopg.Connection, run_id: str) -> dict:
 
 
 def copy_statements(dest: Path) -> int:
-    """Copy every statement file held into `dest/<provider>/` (for `payouts run --out`)."""
-    n = 0
-    for provider_name in provider_folders():
-        (dest / provider_name).mkdir(parents=True, exist_ok=True)
-        for path in pending_files(provider_name):
-            shutil.copy2(path, dest / provider_name / Path(path).name)
-            n += 1
-    return n
+    """Copy every statement file kept into `dest/<provider>/` (for `payouts run --out`)."""
+    return store.copy_all(dest)
