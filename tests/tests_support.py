@@ -171,3 +171,20 @@ def ledger_balances(conn: psycopg.Connection) -> dict[str, int]:
         "SELECT account, currency, sum(amount_minor) FROM ledger.postings GROUP BY 1, 2 ORDER BY 1, 2").fetchall()}
     balances["transactions"] = conn.execute("SELECT count(*) FROM ledger.transactions").fetchone()[0]
     return balances
+
+
+# A small warehouse for the unit tests of the parts that write it (tests/unit/conftest.py).
+RUN = "R000001"
+PAYEES = [("U-1", "Ada Payee", "DE", "EUR", "DE89370400440532013000"),
+          ("U-2", "Ben Payee", "FR", "EUR", "FR1420041010050500013M02606"),
+          ("U-3", "Cleo Payee", "NL", "EUR", "NL91ABNA0417164300")]
+
+
+def add_item(conn, item_id: str, recipient_id: str, amount_minor: int, status: str = "approved",
+             rail: str | None = "sepa_instant", **extra) -> str:
+    columns = {"item_id": item_id, "run_id": RUN, "recipient_id": recipient_id, "currency": "EUR",
+               "amount_minor": amount_minor, "status": status, "rail": rail, **extra}
+    names = ", ".join(columns)
+    marks = ", ".join(["%s"] * len(columns))
+    conn.execute(f"INSERT INTO payouts.payout_items ({names}) VALUES ({marks})", list(columns.values()))
+    return item_id

@@ -25,7 +25,7 @@ from payouts.core import ledger, money, states
 from payouts.core.routing import route_frame
 from payouts.payout_run.submit import idempotency_key
 
-PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
+PLUGINS = Path(__file__).resolve().parents[3] / "plugins"
 CURRENCIES = sorted(money.FIAT_EXPONENTS)
 amounts = st.integers(min_value=1, max_value=10**15)
 

@@ -15,7 +15,7 @@ import pytest
 from payouts.core import masking
 from payouts.core.masking import MaskingFilter, mask, mask_data, mask_text
 
-PROJECT = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parents[3]
 
 IBAN = "DE89370400440532013000"
 IBAN_GROUPED = "DE89 3704 0044 0532 0130 00"

@@ -4,7 +4,7 @@ import pytest
 
 from payouts.core import states
 
-MIGRATION = Path(__file__).resolve().parents[2] / "include" / "sql" / "migrations" / "0002_payouts.sql"
+MIGRATION = Path(__file__).resolve().parents[3] / "include" / "sql" / "migrations" / "0002_payouts.sql"
 
 
 def test_the_life_of_an_item_follows_the_design():

@@ -11,7 +11,7 @@ import pytest
 from payouts.reconcile import run as recon
 from payouts.reconcile import store
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "camt"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "camt"
 
 
 class FolderConnector:
