@@ -33,7 +33,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, dag, get_current_context, task
 
-from payouts.payout_run.approval import approval_operator
+from payouts.orchestration.hitl import FourEyesApprovalOperator
 from payouts.core.rails import FALLBACK_RAILS, RAILS
 from payouts.settings import PAYOUT_ITEMS_ASSET_URI
 
@@ -81,30 +81,30 @@ def payout_run():
 
     # Approval: below the thresholds (payouts.payout_run.approval, from the environment) the run is
     # auto-approved and audited; above them a person answers an Airflow HITL request
-    # (approval.approval_operator). Reject, or a timeout (default Reject), skips
+    # (payouts.orchestration.hitl.FourEyesApprovalOperator). Reject, or a timeout (default Reject), skips
     # everything downstream: no money moves.
     @task.branch
     def approval_route(payout_run_id: str) -> str:
-        from payouts.payout_run import approval
+        from payouts.orchestration import hitl
 
-        return approval.route(payout_run_id, get_current_context()["dag_run"].triggering_user_name)
+        return hitl.route(payout_run_id, get_current_context()["dag_run"].triggering_user_name)
 
     # Releasing money is idempotent (ready -> approved, the audit row once), so a dropped
     # connection is retried; a refusal (over a threshold, four eyes) is a verdict: no retry.
     @task(retries=2)
     def auto_approve(payout_run_id: str) -> int:
-        from payouts.payout_run import approval
+        from payouts.orchestration import hitl
         from payouts.orchestration import tasks as flows
 
-        return flows.refusal_is_final(approval.auto_approve_run, payout_run_id, refusals=approval.FourEyesError)
+        return flows.refusal_is_final(hitl.auto_approve_run, payout_run_id, refusals=hitl.FourEyesError)
 
     @task(retries=2)  # four eyes: refuses the run's creator, without a retry
     def record_approval(payout_run_id: str, response: dict) -> int:
-        from payouts.payout_run import approval
+        from payouts.orchestration import hitl
         from payouts.orchestration import tasks as flows
 
-        return flows.refusal_is_final(approval.record_human_decision, payout_run_id, response,
-                                      refusals=approval.FourEyesError)
+        return flows.refusal_is_final(hitl.record_human_decision, payout_run_id, response,
+                                      refusals=hitl.FourEyesError)
 
     @task(trigger_rule="none_failed_min_one_success")
     def approve(payout_run_id: str) -> str:
@@ -158,7 +158,7 @@ def payout_run():
     route = approval_route(payout_run_id)
     checked >> route
     auto = auto_approve(payout_run_id)
-    human = approval_operator()
+    human = FourEyesApprovalOperator()
     route >> [auto, human]
     approved = approve(payout_run_id)
     [auto, record_approval(payout_run_id, human.output)] >> approved

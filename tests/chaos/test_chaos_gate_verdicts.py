@@ -61,22 +61,22 @@ def test_approvals_retry_a_glitch_but_not_a_refusal(task_id, flow, monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk.exceptions import AirflowFailException
 
-    from payouts.payout_run import approval
+    from payouts.orchestration import hitl
 
     task = DagBag(dag_folder=str(DAGS_DIR / "payout_run.py")).dags["payout_run"].get_task(task_id)
     assert task.retries >= 1
     args = ("R000001",) if task_id == "auto_approve" else ("R000001", {})
 
     def refused(*_args):
-        raise approval.FourEyesError("run R000001: creator cannot approve")
+        raise hitl.FourEyesError("run R000001: creator cannot approve")
 
-    monkeypatch.setattr(approval, flow, refused)
+    monkeypatch.setattr(hitl, flow, refused)
     with pytest.raises(AirflowFailException, match="cannot approve"):
         task.python_callable(*args)
 
     def dropped(*_args):
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(approval, flow, dropped)
+    monkeypatch.setattr(hitl, flow, dropped)
     with pytest.raises(psycopg.OperationalError):
         task.python_callable(*args)

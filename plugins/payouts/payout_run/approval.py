@@ -18,6 +18,9 @@ Configuration (environment, read at call time):
 
 Unattended runs (`make run`, tests) leave the thresholds unset or high, so
 the audited auto-approval is their normal path.
+
+The Airflow side (the branch, the HITL operator, the tasks around it) is
+payouts.orchestration.hitl.
 """
 
 from __future__ import annotations
@@ -33,10 +36,6 @@ from payouts.core import destinations, money
 
 if TYPE_CHECKING:
     import psycopg
-
-HUMAN_TASK_ID = "human_approval"
-AUTO_TASK_ID = "auto_approve"
-
 
 class FourEyesError(PermissionError):
     """The same person may not ask for and approve one thing."""
@@ -266,99 +265,3 @@ def _change_destination(conn: "psycopg.Connection", subject: dict) -> None:
     if updated != 1:
         raise LookupError(f"no recipient {subject['recipient_id']!r}")
     destinations.unblock(conn, "SELECT %(recipient_id)s", {"recipient_id": subject["recipient_id"]})
-
-
-# -- the DAG's approval steps (Airflow only here, imported lazily) -------------
-
-def _connect():
-    import psycopg
-
-    from payouts.warehouse import resolve_url
-
-    return psycopg.connect(resolve_url(), autocommit=True)
-
-
-def route(run_id: str, triggering_user: str | None = None) -> str:
-    """The branch of the approval step: AUTO_TASK_ID or HUMAN_TASK_ID."""
-    with _connect() as conn:
-        set_creator(conn, run_id, triggering_user)
-        needed, _why = needs_approval(conn, run_id)
-    return HUMAN_TASK_ID if needed else AUTO_TASK_ID
-
-
-def auto_approve_run(run_id: str) -> int:
-    from payouts.payout_run import stages as payout_run
-    from payouts.warehouse import resolve_url
-
-    with _connect() as conn:
-        needed, why = needs_approval(conn, run_id)
-        if needed:  # the run changed since the branch: never auto-release over a threshold
-            raise FourEyesError(f"run {run_id} needs a person: {why}")
-        with payout_run.stage(resolve_url(), run_id, "approval"):
-            return auto_approve(conn, run_id, why)
-
-
-def record_human_decision(run_id: str, response: dict | None) -> int:
-    """The task after the ApprovalOperator: it only runs on Approve (Reject skips it)."""
-    response = response or {}
-    chosen = response.get("chosen_options") or []
-    if chosen != ["Approve"]:
-        raise FourEyesError(f"run {run_id}: the answer was {chosen}, not Approve")
-    user = response.get("responded_by_user") or {}
-    responder = user.get("id") or user.get("name")
-    with _connect() as conn:
-        body = approval_body(conn, run_id)
-        return record_human_approval(conn, run_id, responder, str(response.get("responded_at")), body)
-
-
-def approval_operator(**kwargs):
-    """An ApprovalOperator whose approvers are the configured ones minus the run's creator.
-
-    The body is written when the task runs (totals per rail and currency, held
-    items, the largest payouts); a rejection or a timeout is recorded in
-    payouts.approvals and, with ignore_downstream_trigger_rules, stops
-    everything downstream.
-
-    Airflow 3.3's LocalExecutor fails this task when the answer comes before
-    the worker that parked it has ended (both workers share one try); the
-    CeleryExecutor does not. payouts.orchestration.executors.ResumeSafeLocalExecutor is a
-    LocalExecutor without that fault (`make airflow` and the console tests use it).
-    """
-    from airflow.providers.standard.operators.hitl import ApprovalOperator
-
-    class FourEyesApprovalOperator(ApprovalOperator):
-        def execute(self, context):
-            run_id = context["ti"].xcom_pull(task_ids="open_run")
-            config = ApprovalConfig.from_env()
-            with _connect() as conn:
-                made_by = creator(conn, run_id) or context["dag_run"].triggering_user_name
-                _needed, why = needs_approval(conn, run_id, config)
-                self.body = approval_body(conn, run_id, why)
-            self.subject = f"Approve payout run {run_id}"
-            if config.approvers:
-                allowed = approvers_for(config, made_by)
-                if not allowed:
-                    raise FourEyesError(f"run {run_id}: no approver other than its creator {made_by}")
-                self.assigned_users = [{"id": a, "name": a} for a in allowed]
-            return super().execute(context)
-
-        def execute_complete(self, context, event):
-            result = super().execute_complete(context, event)
-            if result["chosen_options"] != [self.APPROVE]:
-                run_id = context["ti"].xcom_pull(task_ids="open_run")
-                user = result.get("responded_by_user") or {}
-                with _connect() as conn:
-                    record_rejection(conn, run_id, user.get("id") if user else None,
-                                     str(result.get("responded_at")), approval_body(conn, run_id))
-            return result
-
-    config = ApprovalConfig.from_env()
-    kwargs.setdefault("task_id", HUMAN_TASK_ID)
-    kwargs.setdefault("subject", "Approve payout run")
-    kwargs.setdefault("defaults", "Reject")   # a timeout never releases money
-    kwargs.setdefault("response_timeout", config.timeout)
-    kwargs.setdefault("ignore_downstream_trigger_rules", True)  # Reject stops everything downstream
-    kwargs.setdefault("retries", 0)
-    if config.approvers:
-        kwargs.setdefault("assigned_users", [{"id": a, "name": a} for a in config.approvers])
-    return FourEyesApprovalOperator(**kwargs)
