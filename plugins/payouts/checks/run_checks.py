@@ -187,7 +187,7 @@ def check_run_items(conn: psycopg.Connection, run_id: str, verify=None) -> dict[
     import polars as pl
     from payouts.checks.rows import CheckPolicy, check_rows
 
-    candidates = copy_out(conn, sql("check_candidates"), {
+    candidates = copy_out(conn, sql("checks/check_candidates"), {
         "run_id": run_id, "cooling_off_hours": settings.DESTINATION_COOLING_OFF_HOURS}, schema={
         "amount_minor": pl.Int64, "exponent": pl.Int32, "paid_this_month_minor": pl.Int64,
         "destination_holders": pl.Int64,

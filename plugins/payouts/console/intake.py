@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from payouts.core import destinations, ledger
 from payouts import settings
+from payouts.warehouse.queries import sql
 
 if TYPE_CHECKING:
     import polars as pl
@@ -125,14 +126,7 @@ def take_rows(conn: "psycopg.Connection", checked: "pl.DataFrame", *, intake: st
     copy_in(conn, "_intake", _rows_frame(checked), _ROW_COLUMNS)
     # Ready rows that cannot become a payable after all: seen before, or no country for the payee.
     seen = conn.execute(
-        """
-        UPDATE _intake t SET decision = 'rejected', reasons = t.reasons || jsonb_build_array(jsonb_build_object(
-            'code', 'DUPLICATE_PAYOUT_ID', 'iso_code', 'AM05',
-            'text', format('Payout id %%s was already received from %%s (%%s); it is not paid twice.',
-                           t.payout_id, f.source, f.intake)))
-        FROM payouts.file_payouts f
-        WHERE t.decision = 'ready' AND f.source = %(source)s AND f.payout_id = t.payout_id
-        """, {"source": source}).rowcount
+        sql("console/intake_seen_before"), {"source": source}).rowcount
     conn.execute(
         """
         UPDATE _intake SET decision = 'rejected', reasons = reasons || jsonb_build_array(jsonb_build_object(
@@ -140,36 +134,9 @@ def take_rows(conn: "psycopg.Connection", checked: "pl.DataFrame", *, intake: st
         WHERE decision = 'ready' AND (country IS NULL OR length(country) <> 2)
         """)
     # A blocked destination stays blocked until the payee gives another one.
-    destinations.unblock(conn, """
-        SELECT t.recipient_id
-        FROM (SELECT DISTINCT ON (recipient_id) * FROM _intake WHERE decision = 'ready'
-              ORDER BY recipient_id, row_no DESC) t
-        JOIN payouts.recipients r USING (recipient_id)
-        WHERE (r.iban, r.account_number, r.routing_code, r.wallet_address, r.network) IS DISTINCT FROM
-              (CASE WHEN t.dest_kind = 'iban' THEN t.iban END, CASE WHEN t.dest_kind = 'local' THEN t.account_number END,
-               CASE WHEN t.dest_kind = 'local' THEN t.routing_code END,
-               CASE WHEN t.dest_kind = 'wallet' THEN t.wallet_address END,
-               CASE WHEN t.dest_kind = 'wallet' THEN t.network END)
-        """)
+    destinations.unblock(conn, sql("console/intake_known_payees"))
     conn.execute(
-        """
-        INSERT INTO payouts.recipients (recipient_id, name, country, currency, dest_kind, iban, bic,
-                                        account_number, routing_code, wallet_address, network, kyc_status)
-        SELECT DISTINCT ON (recipient_id) recipient_id, name, country, currency, dest_kind,
-               CASE WHEN dest_kind = 'iban' THEN iban END, CASE WHEN dest_kind = 'iban' THEN bic END,
-               CASE WHEN dest_kind = 'local' THEN account_number END,
-               CASE WHEN dest_kind = 'local' THEN routing_code END,
-               CASE WHEN dest_kind = 'wallet' THEN wallet_address END,
-               CASE WHEN dest_kind = 'wallet' THEN network END,
-               'unverified'  -- a payout file never vouches for KYC: new payees start unverified
-        FROM _intake WHERE decision = 'ready'
-        ORDER BY recipient_id, row_no DESC
-        ON CONFLICT (recipient_id) DO UPDATE SET
-            name = EXCLUDED.name, country = EXCLUDED.country, currency = EXCLUDED.currency,
-            dest_kind = EXCLUDED.dest_kind, iban = EXCLUDED.iban, bic = EXCLUDED.bic,
-            account_number = EXCLUDED.account_number, routing_code = EXCLUDED.routing_code,
-            wallet_address = EXCLUDED.wallet_address, network = EXCLUDED.network
-        """)
+        sql("console/intake_upsert_payees"))
     conn.execute("CREATE TEMP TABLE _earned (txn_id text PRIMARY KEY) ON COMMIT DROP")
     ledger.post_rows(
         conn, "earning",
@@ -177,24 +144,9 @@ def take_rows(conn: "psycopg.Connection", checked: "pl.DataFrame", *, intake: st
         " FROM _intake WHERE decision = 'ready' ORDER BY 1",
         [("earnings", 1, "owed", False), ("payable", -1, "owed", False)], {"source": source}, fresh_into="_earned")
     accepted = conn.execute(
-        """
-        INSERT INTO payouts.file_payouts (source, payout_id, intake, recipient_id, currency, amount_minor,
-                                          txn_id, created_by)
-        SELECT %(source)s, r.payout_id, %(intake)s, r.recipient_id, r.currency, r.amount_minor, e.txn_id, %(user)s
-        FROM _intake r JOIN _earned e ON e.txn_id = 'file:' || %(source)s || ':' || r.payout_id
-        WHERE r.decision = 'ready'
-        """, {"source": source, "intake": intake, "user": user}).rowcount
+        sql("console/intake_take_payouts"), {"source": source, "intake": intake, "user": user}).rowcount
     conn.execute(
-        """
-        INSERT INTO payouts.intake_rows (intake, row_no, source, payout_id, recipient_id, currency, amount_minor,
-                                         decision, reasons, accepted)
-        SELECT %(intake)s, t.row_no, %(source)s, t.payout_id, t.recipient_id, t.currency, t.amount_minor,
-               t.decision, t.reasons,
-               EXISTS (SELECT 1 FROM payouts.file_payouts f
-                       WHERE f.source = %(source)s AND f.payout_id = t.payout_id AND f.intake = %(intake)s)
-                 AND t.decision = 'ready'
-        FROM _intake t
-        """, {"intake": intake, "source": source})
+        sql("console/intake_rows"), {"intake": intake, "source": source})
     counts = dict(conn.execute("SELECT decision, count(*) FROM _intake GROUP BY 1").fetchall())
     return {"rows": int(sum(counts.values())), "ready": int(counts.get("ready", 0)),
             "held": int(counts.get("held", 0)), "rejected": int(counts.get("rejected", 0)),

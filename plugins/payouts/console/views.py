@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from payouts.core import money
 from payouts.core.ledger import TRANSFERS
+from payouts.warehouse.queries import sql
 
 if TYPE_CHECKING:
     import psycopg
@@ -62,25 +63,13 @@ def run_status(run: dict, airflow: dict | None) -> str:
 
 def list_runs(conn: "psycopg.Connection", limit: int = 50, offset: int = 0) -> list[dict]:
     cur = conn.execute(
-        """
-        SELECT r.run_id, r.dag_run_id, r.trigger, r.status, r.created_by, r.created_at, r.updated_at,
-               (SELECT count(*) FROM payouts.payout_items i WHERE i.run_id = r.run_id) AS items,
-               a.decision AS approval_decision, a.decided_by AS approved_by, a.policy AS approval_policy
-        FROM payouts.runs r LEFT JOIN payouts.approvals a USING (run_id)
-        ORDER BY r.created_at DESC, r.run_id DESC LIMIT %s OFFSET %s
-        """, (limit, offset))
+        sql("console/list_runs"), (limit, offset))
     return _dicts(cur)
 
 
 def get_run(conn: "psycopg.Connection", run_id: str) -> dict | None:
     cur = conn.execute(
-        """
-        SELECT r.run_id, r.dag_run_id, r.trigger, r.status, r.created_by, r.conf, r.created_at, r.updated_at,
-               r.timings_s, (SELECT count(*) FROM payouts.payout_items i WHERE i.run_id = r.run_id) AS items,
-               a.decision AS approval_decision, a.decided_by AS approved_by, a.policy AS approval_policy,
-               a.decided_at AS approved_at
-        FROM payouts.runs r LEFT JOIN payouts.approvals a USING (run_id) WHERE r.run_id = %s
-        """, (run_id,))
+        sql("console/get_run"), (run_id,))
     rows = _dicts(cur)
     if not rows:
         return None
@@ -109,15 +98,7 @@ def get_run(conn: "psycopg.Connection", run_id: str) -> dict | None:
 def run_items(conn: "psycopg.Connection", run_id: str, status: str | None = None,
               limit: int = 1000, offset: int = 0) -> list[dict]:
     cur = conn.execute(
-        """
-        SELECT i.item_id, i.recipient_id, r.name AS recipient_name, r.country, i.currency, i.amount_minor,
-               i.status, i.rail, i.batch_no,
-               (SELECT string_agg(x ->> 'code', ',') FROM jsonb_array_elements(i.reasons) x) AS reason_codes,
-               i.updated_at
-        FROM payouts.payout_items i JOIN payouts.recipients r USING (recipient_id)
-        WHERE i.run_id = %(run_id)s AND (%(status)s::text IS NULL OR i.status = %(status)s)
-        ORDER BY i.item_id LIMIT %(limit)s OFFSET %(offset)s
-        """, {"run_id": run_id, "status": status, "limit": limit, "offset": offset})
+        sql("console/run_items"), {"run_id": run_id, "status": status, "limit": limit, "offset": offset})
     rows = _dicts(cur)
     for row in rows:
         row["amount"] = amount(row["amount_minor"], row["currency"])

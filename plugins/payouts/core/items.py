@@ -9,6 +9,7 @@ import psycopg.sql
 
 from payouts.core import states
 from payouts.warehouse.bulk import planner_restored, selected_ids
+from payouts.warehouse.queries import sql
 
 
 def move_items(conn: psycopg.Connection, selection: str, to_status: str, params: dict | None = None,
@@ -68,20 +69,7 @@ def move_decided(conn: psycopg.Connection, decided: str, from_status: str, decis
     """
     for decision in decisions:
         states.check_move(from_status, decision)
-    query = psycopg.sql.SQL("""
-        WITH moved AS (
-            UPDATE payouts.payout_items i
-            SET status = d.decision, updated_at = now(), reasons = i.reasons || d.reasons
-            FROM {decided} d
-            WHERE i.item_id = d.item_id AND i.status = %(__from)s AND d.decision = ANY(%(__to)s)
-            RETURNING i.item_id, d.decision
-        ), events AS (
-            INSERT INTO payouts.item_events (item_id, from_status, to_status, detail)
-            SELECT item_id, %(__from)s, decision, %(__detail)s || decision FROM moved
-            RETURNING to_status
-        )
-        SELECT to_status, count(*) FROM events GROUP BY to_status
-    """).format(decided=psycopg.sql.Identifier(decided))
+    query = psycopg.sql.SQL(sql("core/move_decided")).format(decided=psycopg.sql.Identifier(decided))
     with conn.transaction(), planner_restored(conn):
         # Every decided item of a run: one hash join (statistics on status lag, see bulk.selected_ids).
         conn.execute("SET LOCAL enable_nestloop = off")

@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from payouts.core import destinations, money
+from payouts.warehouse.queries import sql
 
 if TYPE_CHECKING:
     import psycopg
@@ -81,13 +82,7 @@ def run_total_eur(conn: "psycopg.Connection", run_id: str) -> Decimal:
 def new_payees(conn: "psycopg.Connection", run_id: str) -> int:
     """Recipients of ready items never paid before (no item accepted, settled or returned in another run)."""
     return int(conn.execute(
-        """
-        SELECT count(DISTINCT i.recipient_id) FROM payouts.payout_items i
-        WHERE i.run_id = %(run_id)s AND i.status IN ('ready', 'approved')
-          AND NOT EXISTS (SELECT 1 FROM payouts.payout_items p
-                          WHERE p.recipient_id = i.recipient_id AND p.run_id <> %(run_id)s
-                            AND p.status IN ('accepted', 'settled', 'returned'))
-        """, {"run_id": run_id}).fetchone()[0])
+        sql("payout_run/new_payees"), {"run_id": run_id}).fetchone()[0])
 
 
 def needs_approval(conn: "psycopg.Connection", run_id: str,

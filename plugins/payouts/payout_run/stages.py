@@ -29,7 +29,7 @@ class RunError(RuntimeError):
 
 def open_run(conn: psycopg.Connection, dag_run_id: str, trigger: str, conf: dict | None = None) -> str:
     """The run owned by `dag_run_id`, created on first call."""
-    row = conn.execute(sql("open_run"), {
+    row = conn.execute(sql("payout_run/open_run"), {
         "dag_run_id": dag_run_id, "trigger": trigger, "conf": json.dumps(conf or {}),
     }).fetchone()
     run_id = row[0]
@@ -50,13 +50,7 @@ def stage(conn_url: str, run_id: str, name: str) -> Iterator[None]:
 
 def record_timing(conn: psycopg.Connection, run_id: str, name: str, start: float, end: float) -> None:
     conn.execute(
-        """
-        UPDATE payouts.runs SET updated_at = now(), timings_s = timings_s || jsonb_build_object(
-            %(name)s::text, jsonb_build_object(
-                'start', LEAST(COALESCE((timings_s -> %(name)s ->> 'start')::float8, %(start)s), %(start)s),
-                'end', GREATEST(COALESCE((timings_s -> %(name)s ->> 'end')::float8, %(end)s), %(end)s)))
-        WHERE run_id = %(run_id)s
-        """,
+        sql("payout_run/record_timing"),
         {"name": name, "start": start, "end": end, "run_id": run_id},
     )
 
@@ -96,9 +90,9 @@ def snapshot(conn: psycopg.Connection, run_id: str) -> int:
 
 
 def snapshot_query() -> psycopg.sql.Composed:
-    """include/sql/queries/snapshot_payables.sql with its rail expression filled in."""
+    """include/sql/queries/payout_run/snapshot_payables.sql with its rail expression filled in."""
     predicted_rail = rail_sql("r.dest_kind", "COALESCE(r.payout_currency, o.currency)", "r.country")
-    return psycopg.sql.SQL(sql("snapshot_payables")).format(predicted_rail=psycopg.sql.SQL(predicted_rail))
+    return psycopg.sql.SQL(sql("payout_run/snapshot_payables")).format(predicted_rail=psycopg.sql.SQL(predicted_rail))
 
 
 def record_gate(conn: psycopg.Connection, run_id: str, result: dict) -> None:

@@ -26,6 +26,7 @@ from payouts import settings
 from payouts.reconcile import store
 from payouts.reconcile.match import match_lines
 from payouts.warehouse import copy_in, copy_out
+from payouts.warehouse.queries import sql
 
 # The provider a file is attributed to when the caller names none.
 PROVIDER = settings.SANDBOX_CONN_ID
@@ -301,22 +302,7 @@ def mark_repeated_bookings(conn: psycopg.Connection, file_id: int) -> list[tuple
             (account, statement_id))
     conn.execute("ANALYZE _earlier")
     conn.execute(
-        "CREATE TEMP TABLE _repeats ON COMMIT DROP AS"
-        " WITH bookings AS ("
-        "   SELECT account, statement_id, booking_ref, min(line_id) AS first_line, sum(amount_minor) AS total,"
-        "          min(currency) AS currency, count(*) AS lines"
-        "   FROM _added GROUP BY account, statement_id, booking_ref),"
-        " earlier_bookings AS ("
-        "   SELECT account, statement_id, booking_ref, min(line_id) AS first_line, sum(amount_minor) AS total,"
-        "          min(currency) AS currency, min(file_id) AS file_id"
-        "   FROM _earlier GROUP BY account, statement_id, booking_ref)"
-        " SELECT DISTINCT ON (b.account, b.statement_id, b.booking_ref) b.*,"
-        "        e.statement_id AS earlier_statement, e.file_id AS earlier_file, e.total AS earlier_total,"
-        "        e.currency AS earlier_currency, e.first_line AS earlier_line"
-        " FROM bookings b JOIN earlier_bookings e"
-        "   ON e.account = b.account AND e.booking_ref = b.booking_ref AND e.statement_id <> b.statement_id"
-        "  AND e.first_line < b.first_line"
-        " ORDER BY b.account, b.statement_id, b.booking_ref, e.first_line"
+        sql("reconcile/mark_repeated_bookings")
     )
     if conn.execute("SELECT 1 FROM _repeats LIMIT 1").fetchone() is None:
         return []
@@ -328,13 +314,7 @@ def mark_repeated_bookings(conn: psycopg.Connection, file_id: int) -> list[tuple
         "       WHERE r.total = r.earlier_total AND r.currency = r.earlier_currency) d"
         " WHERE l.line_id = d.line_id")
     rows = conn.execute(
-        "SELECT CASE WHEN r.total = r.earlier_total AND r.currency = r.earlier_currency"
-        "        THEN 'duplicate_booking' ELSE 'booking_ref_reused' END AS kind,"
-        " r.account, r.statement_id, r.earlier_statement, r.earlier_file, f.name, f.format,"
-        " count(*) AS bookings, sum(r.lines) AS lines,"
-        " (array_agg(r.booking_ref ORDER BY r.first_line))[1:3] AS refs"
-        " FROM _repeats r JOIN recon.statement_files f ON f.file_id = r.earlier_file"
-        " GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 3, 4, 1").fetchall()
+        sql("reconcile/repeated_bookings_issues")).fetchall()
     issues = []
     for kind, account, statement_id, earlier, earlier_file, name, fmt, bookings, n_lines, refs in rows:
         shown = ", ".join(refs) + (", ..." if bookings > len(refs) else "")
@@ -449,19 +429,7 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
         # Items a line names, plus every accepted item still open (batches, suggestions).
         candidates = copy_out(
             conn,
-            "WITH cand AS ("
-            "  SELECT i.item_id FROM payouts.payout_items i JOIN _e2e ON _e2e.e2e = i.item_id"
-            "  UNION SELECT i.item_id FROM payouts.payout_items i JOIN payouts.runs r USING (run_id)"
-            "  WHERE r.created_at > now() - make_interval(days => %(window)s) AND i.status = 'accepted'"
-            "  AND NOT EXISTS (SELECT 1 FROM recon.matches m WHERE m.item_id = i.item_id))"
-            # What the provider paid out: the converted amount for items paid in another currency.
-            " SELECT i.item_id, COALESCE(i.paid_amount_minor, i.amount_minor) AS amount_minor,"
-            " COALESCE(i.paid_currency, i.currency) AS currency,"
-            " EXISTS (SELECT 1 FROM recon.matches m WHERE m.item_id = i.item_id) AS already_matched,"
-            " i.status, i.run_id, i.rail, i.batch_no, r.name AS recipient_name, a.answered_at::date AS accepted_on"
-            " FROM cand JOIN payouts.payout_items i USING (item_id)"
-            " JOIN payouts.recipients r USING (recipient_id)"
-            " LEFT JOIN payouts.attempts a ON a.item_id = i.item_id AND a.rail = i.rail",
+            sql("reconcile/match_pass_counts"),
             {"window": settings.RECON_WINDOW_DAYS},
             schema={"amount_minor": pl.Int64, "batch_no": pl.Int64, "accepted_on": pl.Date},
         ).with_columns(already_matched=pl.col("already_matched") == "t")
@@ -547,19 +515,7 @@ def flag_missing(conn: psycopg.Connection, after_days: int = settings.MISSING_AF
         raise ValueError(f"after_days must be at least 1, not {after_days}")
     with conn.transaction():
         return conn.execute(
-            """
-            INSERT INTO recon.breaks (break_type, item_id, detail)
-            SELECT 'missing_at_provider', i.item_id,
-                   jsonb_build_object('accepted_on', a.answered_at::date, 'rail', a.rail)
-            FROM payouts.payout_items i
-            JOIN payouts.runs r ON r.run_id = i.run_id
-            JOIN payouts.attempts a ON a.item_id = i.item_id AND a.rail = i.rail
-            WHERE r.created_at > now() - make_interval(days => %s) AND i.status = 'accepted'
-              AND a.answered_at::date < (SELECT booking_date FROM (
-                      SELECT DISTINCT booking_date FROM recon.statement_lines WHERE booking_date IS NOT NULL
-                  ) days ORDER BY booking_date DESC OFFSET %s LIMIT 1)
-            ON CONFLICT DO NOTHING
-            """,
+            sql("reconcile/flag_missing"),
             (settings.RECON_WINDOW_DAYS, after_days - 1),
         ).rowcount
 
