@@ -4,5 +4,5 @@
 - api.py: the JSON/CSV API
 - intake.py: payout files and API requests -> checked rows -> ledger payables -> a run
 - airflow_api.py: triggering payout_run and reading its state from inside the api-server
-- views.py: the read queries; charts.py: server-side SVG; page.py: the dashboard HTML
+- views.py: the read queries; charts.py: server-side SVG; the dashboard HTML is rendered by app.py
 """
