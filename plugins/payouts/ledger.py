@@ -98,6 +98,21 @@ def _transfer_query(ids: str, values: str, fx_kind: bool) -> str:
         """
 
 
+def post_network_fee(conn: psycopg.Connection, tx_hash: str, currency: str, fee_minor: int) -> int:
+    """Gas paid for one chain transaction, in the chain's native coin: 'network_fee:<tx hash>',
+    from our cash at the provider to fees. Posted once per hash; returns 1 when posted now."""
+    if fee_minor <= 0:
+        return 0
+    with conn.transaction():
+        if conn.execute("INSERT INTO ledger.transactions (txn_id, kind) VALUES (%s, 'network_fee')"
+                        " ON CONFLICT (txn_id) DO NOTHING RETURNING 1", (f"network_fee:{tx_hash}",)).fetchone():
+            conn.execute("INSERT INTO ledger.postings (txn_id, account, currency, amount_minor) VALUES"
+                         " (%(t)s, 'fees', %(c)s, %(a)s), (%(t)s, 'cash', %(c)s, -%(a)s)",
+                         {"t": f"network_fee:{tx_hash}", "c": currency, "a": fee_minor})
+            return 1
+    return 0
+
+
 def unbalanced(conn: psycopg.Connection) -> list[tuple[str, str, int]]:
     """Transactions whose postings do not sum to zero per currency (must be none)."""
     return conn.execute("SELECT txn_id, currency, imbalance_minor FROM ledger.unbalanced_transactions").fetchall()

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS payouts.evm_transactions (
     gas_limit                 bigint NOT NULL,
     replaces                  text REFERENCES payouts.evm_transactions (tx_hash),
     signed_at                 timestamptz NOT NULL DEFAULT now(),
+    signed_block              bigint,      -- the node's latest block when signed: stuck is counted in blocks
     broadcasts                integer NOT NULL DEFAULT 0,
     last_broadcast_at         timestamptz,
     last_broadcast_error      text,
@@ -79,8 +80,3 @@ CREATE TABLE IF NOT EXISTS payouts.evm_transfer_logs (
     PRIMARY KEY (provider, block_hash, tx_hash, log_index)
 );
 CREATE INDEX IF NOT EXISTS evm_transfer_logs_tx_idx ON payouts.evm_transfer_logs (tx_hash);
-
--- Gas is paid in the chain's native coin: a fee posted per mined transaction.
-INSERT INTO ledger.accounts (account, description) VALUES
-    ('network_fees', 'gas paid to the chain for our transactions, in its native coin')
-ON CONFLICT (account) DO NOTHING;
