@@ -274,3 +274,39 @@ def test_an_empty_hot_wallet_pauses_the_rail_before_signing(chain, warehouse, mo
         assert reason == "crypto USDC: batch needs 1000000 minor units, the prefunded balance has 0"
         assert conn.execute("SELECT count(*) FROM payouts.evm_transactions").fetchone()[0] == 0
         assert int(rpc(chain.url, "eth_getTransactionCount", Account.from_key(empty_key).address, "pending"), 16) == 0
+
+
+def test_the_transfer_logs_are_the_statement_and_settle_every_paid_item(chain, warehouse, monkeypatch, request,
+                                                                         tmp_path):
+    from payouts.reconcile import run as recon
+
+    set_connection(monkeypatch, chain)
+    monkeypatch.setenv("PAYOUTS_STATEMENTS_DIR", str(tmp_path / "statements"))
+    tag = _tag(request)
+    owed = [("USDC", 11_000_000), ("USDT", 12_500_000), ("USDC", 13_000_001)]
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        seed_wallet_payees(conn, tag, owed)
+        run_id, batches = prepare_run(conn, tag)
+        submit_batch(conn, registry.connector(CONN_ID), batches[0])
+        poll_until_final(conn)
+        connector = registry.connector(CONN_ID)
+        files = recon.fetch_statements(conn, connector, CONN_ID)
+        assert len(files) == 1
+        loaded = recon.load_files(conn, recon.pending_files(CONN_ID), CONN_ID)
+        assert [f["loaded"] for f in loaded] == [True]
+        counts = recon.match_pass(conn)
+        # The hot wallet's other transfers on this chain (earlier tests) are not this warehouse's items.
+        ours = conn.execute("SELECT count(*), sum(token_amount) FROM payouts.evm_transfer_logs"
+                            " WHERE item_id IS NOT NULL").fetchone()
+        assert ours == (len(owed), sum(a for _, a in owed))
+        assert statuses(conn, run_id) == {"settled": len(owed)}
+        assert counts["matched"] == len(owed)
+        item_breaks = conn.execute("SELECT count(*) FROM recon.breaks WHERE item_id LIKE %s",
+                                   (f"{run_id}-%",)).fetchone()[0]
+        assert item_breaks == 0
+        # Every line names its transaction hash; the cursor moved to the newest deep-enough block.
+        hashes = {h for h, in conn.execute("SELECT entry_ref FROM recon.statement_lines WHERE end_to_end_id IS NOT NULL")}
+        assert hashes == {h for h, in conn.execute("SELECT tx_hash FROM payouts.evm_transactions")}
+        cursor = recon.statement_cursor(conn, CONN_ID)
+        assert int(cursor) >= conn.execute("SELECT max(block_number) FROM payouts.evm_transactions").fetchone()[0]
+        assert ledger.unbalanced(conn) == []
