@@ -37,14 +37,23 @@ TRANSFERS: dict[str, list[Leg]] = {
     # came back before its debit was seen
     "return_unsettled": [("clearing", 1, "paid", False), ("fx_position", -1, "paid", True),
                          ("fx_position", 1, "owed", True), ("payable", -1, "owed", False)],
+    # the chain reorganised its payment away after it was accepted: reserved again, sent again later
+    "unsend": [("clearing", 1, "paid", False), ("fx_position", -1, "paid", True),
+               ("fx_position", 1, "owed", True), ("reserved", -1, "owed", False)],
+    # ... after it was settled
+    "unsettle": [("cash", 1, "paid", False), ("fx_position", -1, "paid", True),
+                 ("fx_position", 1, "owed", True), ("reserved", -1, "owed", False)],
 }
 
 
-def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: dict | None = None) -> int:
+def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: dict | None = None,
+                   txn_suffix: str = "") -> int:
     """Post `kind` for every item id that `selection` (a SELECT of item ids) returns.
 
     `selection` is SQL written in this package, never user text; its values
     come in through `params`. Returns the number of transactions posted now.
+    `txn_suffix` names an event that happens again to the same item (the nth
+    reversal after a chain reorganisation): '<kind>:<item_id><suffix>'.
     """
     legs = TRANSFERS[kind]
     values = ", ".join(
@@ -55,7 +64,7 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
         leg_params[f"__a{i}"] = account
         leg_params[f"__s{i}"] = side
     fx_kind = all(fx_only for *_, fx_only in legs)
-    bound = dict(params or {}, __kind=kind, **leg_params)
+    bound = dict(params or {}, __kind=kind, __suffix=txn_suffix, **leg_params)
     with conn.transaction(), planner_restored(conn):
         # The selection first, with its real size: the items are read through the
         # primary key for a batch and hash-joined for a run (bulk.selected_ids). The CTEs
@@ -81,7 +90,7 @@ def _transfer_query(ids: str, values: str, fx_kind: bool) -> str:
             WHERE i.item_id {ids} {"AND i.paid_currency IS NOT NULL" if fx_kind else ""}
         ), txn AS (
             INSERT INTO ledger.transactions (txn_id, kind)
-            SELECT %(__kind)s || ':' || item_id, %(__kind)s FROM picked
+            SELECT %(__kind)s || ':' || item_id || %(__suffix)s, %(__kind)s FROM picked
             ON CONFLICT (txn_id) DO NOTHING
             RETURNING txn_id
         ), legs AS (
@@ -90,7 +99,7 @@ def _transfer_query(ids: str, values: str, fx_kind: bool) -> str:
                    CASE leg.side WHEN 'paid' THEN p.paid_currency ELSE p.currency END,
                    leg.sign * CASE leg.side WHEN 'paid' THEN p.paid_amount_minor ELSE p.amount_minor END
             FROM txn t
-            JOIN picked p ON t.txn_id = %(__kind)s || ':' || p.item_id
+            JOIN picked p ON t.txn_id = %(__kind)s || ':' || p.item_id || %(__suffix)s
             CROSS JOIN (VALUES {values}) AS leg(account, sign, side, fx_only)
             WHERE p.converted OR NOT leg.fx_only
         )
@@ -98,17 +107,18 @@ def _transfer_query(ids: str, values: str, fx_kind: bool) -> str:
         """
 
 
-def post_network_fee(conn: psycopg.Connection, tx_hash: str, currency: str, fee_minor: int) -> int:
-    """Gas paid for one chain transaction, in the chain's native coin: 'network_fee:<tx hash>',
-    from our cash at the provider to fees. Posted once per hash; returns 1 when posted now."""
+def post_network_fee(conn: psycopg.Connection, event: str, currency: str, fee_minor: int) -> int:
+    """Gas paid for one chain transaction, in the chain's native coin: 'network_fee:<event>' (the
+    transaction hash and its block's), from our cash at the provider to fees. Posted once per
+    event; returns 1 when posted now."""
     if fee_minor <= 0:
         return 0
     with conn.transaction():
         if conn.execute("INSERT INTO ledger.transactions (txn_id, kind) VALUES (%s, 'network_fee')"
-                        " ON CONFLICT (txn_id) DO NOTHING RETURNING 1", (f"network_fee:{tx_hash}",)).fetchone():
+                        " ON CONFLICT (txn_id) DO NOTHING RETURNING 1", (f"network_fee:{event}",)).fetchone():
             conn.execute("INSERT INTO ledger.postings (txn_id, account, currency, amount_minor) VALUES"
                          " (%(t)s, 'fees', %(c)s, %(a)s), (%(t)s, 'cash', %(c)s, -%(a)s)",
-                         {"t": f"network_fee:{tx_hash}", "c": currency, "a": fee_minor})
+                         {"t": f"network_fee:{event}", "c": currency, "a": fee_minor})
             return 1
     return 0
 

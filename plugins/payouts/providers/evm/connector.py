@@ -115,9 +115,11 @@ class EvmConnector(Connector):
         self._w3 = None
 
     def _rpc(self, what: str, call):
+        from web3.exceptions import TransactionNotFound
+
         try:
             return call()
-        except (ProviderError, ConnectorConfigError):
+        except (ProviderError, ConnectorConfigError, TransactionNotFound):
             raise
         except Exception as exc:  # requests' connection errors, the node's RPC errors
             raise ProviderError(f"connection {self.conn_id!r}: {what} failed at {self.settings.rpc_url}:"
@@ -362,11 +364,6 @@ class EvmConnector(Connector):
             in_pool = True
         except TransactionNotFound:
             in_pool = False
-        except ProviderError as exc:
-            if isinstance(exc.__cause__, TransactionNotFound):
-                in_pool = False
-            else:
-                raise
         if not in_pool:
             error = self.broadcast([newest]).get(newest.tx_hash)
             if error and "nonce too low" in error.lower():
@@ -406,7 +403,12 @@ class EvmConnector(Connector):
         with self.db.transaction():
             store.record_receipt(self.db, tx.tx_hash, receipt, reason_text, l1_fee)
             fee = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"]) + (l1_fee or 0)
-            ledger.post_network_fee(self.db, tx.tx_hash, self.settings.native, fee)
+            # Keyed by transaction and block: mined again in another block after a reorg, posted again.
+            ledger.post_network_fee(self.db, f"{tx.tx_hash}@{_hex(receipt['blockHash'])}", self.settings.native, fee)
+            if status == "accepted" and item_id:
+                from payouts.providers.evm import reversal
+
+                reversal.post_send_again(self.db, item_id)
         return PaymentResult(key, item_id, status, code, tx.tx_hash)
 
     def _transfer_logged(self, tx: store.StoredTx, receipt) -> bool:

@@ -47,6 +47,7 @@ def withdraw_orphaned_logs(connector: EvmConnector, latest: int) -> list[str]:
             (connector.conn_id, gone)).fetchall()]
         for tx_hash in unmined:
             store.clear_receipt(db, tx_hash)
+        reverse_fees(db, gone)
         hashes = sorted(set(withdrawn) | set(unmined))
         move_back(db, hashes)
     # The same signed bytes go out again.
@@ -56,8 +57,21 @@ def withdraw_orphaned_logs(connector: EvmConnector, latest: int) -> list[str]:
     return hashes
 
 
-def move_back(db, hashes: list[str]) -> int:
+def move_back(db, hashes: list[str]) -> dict[str, int]:
     """Items whose payment left the chain: accepted/settled -> submitted, reversing postings, polled again."""
-    from payouts import chain_reversal
+    from payouts.providers.evm import reversal
 
-    return chain_reversal.reverse_items(db, hashes)
+    return reversal.reverse_items(db, hashes)
+
+
+def reverse_fees(db, block_hashes: list[str]) -> None:
+    """The gas of a transaction in a block that left the chain was not paid there: reversed."""
+    for txn_id, currency, amount in db.execute(
+            "SELECT t.txn_id, p.currency, p.amount_minor FROM ledger.transactions t JOIN ledger.postings p"
+            " USING (txn_id) WHERE t.kind = 'network_fee' AND p.account = 'fees'"
+            " AND split_part(t.txn_id, '@', 2) = ANY(%s)", (block_hashes,)).fetchall():
+        if db.execute("INSERT INTO ledger.transactions (txn_id, kind) VALUES (%s, 'network_fee_reversal')"
+                      " ON CONFLICT DO NOTHING RETURNING 1", (f"{txn_id}:reversed",)).fetchone():
+            db.execute("INSERT INTO ledger.postings (txn_id, account, currency, amount_minor) VALUES"
+                       " (%(t)s, 'cash', %(c)s, %(a)s), (%(t)s, 'fees', %(c)s, -%(a)s)",
+                       {"t": f"{txn_id}:reversed", "c": currency, "a": int(amount)})
