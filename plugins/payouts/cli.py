@@ -146,6 +146,15 @@ def cmd_providers_check(args: argparse.Namespace) -> int:
     return 0
 
 
+# `payouts run --provider`: who pays besides the sandbox. A value names the function
+# (module:function) that starts and connects its provider for the run and returns the
+# run's DAG steps with its own added; "sandbox" pays every rail (the default).
+RUN_PROVIDERS: dict[str, str | None] = {
+    "sandbox": None,
+    "evm": "payouts_sandbox.evm_chain:for_payouts_run",
+}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from payouts import airflow_env, rails, seed
     from payouts.providers import registry
@@ -178,6 +187,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             # This process and every Airflow process it starts see the connection.
             os.environ[settings.conn_env_var(settings.SANDBOX_CONN_ID)] = sandbox_url
             progress.note(f"provider sandbox started at {sandbox_url} (connection {settings.SANDBOX_CONN_ID})")
+        steps = ["payout_run", f"clock:{args.days}", "fetch_statements", "reconcile_statements"]
+        if RUN_PROVIDERS[args.provider]:
+            import importlib
+
+            module, _, function = RUN_PROVIDERS[args.provider].partition(":")
+            steps = getattr(importlib.import_module(module), function)(stack, progress, steps)
         try:
             served = registry.check_rail_providers()
         except ConnectorConfigError as exc:
@@ -204,8 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.stage("airflow", "running payout_run, then fetch_statements and reconcile_statements"
                        f" {args.days} provider business day(s) later, in Airflow")
         steps = airflow_env.run_dags(
-            ["payout_run", f"clock:{args.days}", "fetch_statements", "reconcile_statements"],
-            env, {"trigger": "cli", "invocation": invocation}, log_path, prepare=prepare_metadata)
+            steps, env, {"trigger": "cli", "invocation": invocation}, log_path, prepare=prepare_metadata)
         progress.done()
         names = {"warm_up": "airflow_imports", f"clock:{args.days}": "provider_days",
                  "wait_for_go": "airflow_setup_wait"}
@@ -408,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=42, help="seed of the synthetic platform and the sandbox")
     run.add_argument("--period", help="earnings period to seed (default: today, UTC); a new period is new money")
     run.add_argument("--faults", help="sandbox fault knobs, e.g. reject=0.02,return=0.01")
+    run.add_argument("--provider", choices=list(RUN_PROVIDERS), default="sandbox",
+                     help="evm: pay Ethereum's crypto items on a local chain (anvil) unless payouts_evm_ethereum"
+                          " is set; the other rails stay on the sandbox")
     run.set_defaults(func=cmd_run)
 
     db = sub.add_parser("db", help="warehouse schema")

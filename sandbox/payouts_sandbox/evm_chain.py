@@ -214,3 +214,48 @@ def deploy_stablecoins(url: str, hot_wallet_key: str = HOT_WALLET_KEY, *, supply
     tokens["USDT"] = {"address": address, "decimals": usdt_decimals}
     return LocalChain(url=url, chain_id=w3.eth.chain_id, hot_wallet_key=hot_wallet_key, tokens=tokens,
                       confirmations=confirmations)
+
+
+EVM_CONN_ID = "payouts_evm_ethereum"
+
+
+def for_payouts_run(stack, progress, steps: list[str]) -> list[str]:
+    """`payouts run --provider evm`: Ethereum's crypto items are paid on a chain.
+
+    Unless the connection payouts_evm_ethereum is set, one anvil is started for
+    the run with its chain kept in the data folder (`--state`), so the next run
+    continues it; USDC- and USDT-like tokens are deployed there once and minted
+    to the hot wallet. The crypto rail goes to that connection; the networks it
+    does not serve stay on the sandbox (its extra `other_networks`). The payments
+    are answered pending, so the steps gain poll_payments after payout_run.
+    """
+    import os
+
+    from payouts import settings
+
+    env_var = settings.conn_env_var(EVM_CONN_ID)
+    if not os.environ.get(env_var):
+        folder = settings.data_dir() / "evm"
+        folder.mkdir(parents=True, exist_ok=True)
+        described = folder / "chain.json"
+        state = folder / "anvil-state.json"
+        node = stack.enter_context(start_anvil(folder, block_time=1, state_file=state))
+        if described.exists() and state.exists():
+            chain = LocalChain(**{**json.loads(described.read_text()), "url": node.url})
+        else:
+            chain = deploy_stablecoins(node.url)
+            described.write_text(json.dumps({k: v for k, v in chain.__dict__.items() if k != "url"}))
+        other = settings.SANDBOX_CONN_ID if os.environ.get(settings.conn_env_var(settings.SANDBOX_CONN_ID)) else None
+        os.environ[env_var] = chain.connection_json(**({"other_networks": other} if other else {}))
+        progress.note(f"local chain (anvil) at {node.url}, chain id {chain.chain_id}, state in {state}"
+                      f" (connection {EVM_CONN_ID})")
+    spec = os.environ.get("PAYOUTS_RAIL_PROVIDERS", "")
+    if not any(part.split("=")[0].strip() == "crypto" for part in spec.split(",")):
+        os.environ["PAYOUTS_RAIL_PROVIDERS"] = ",".join(p for p in (spec, f"crypto={EVM_CONN_ID}") if p)
+    out = list(steps)
+    # Payments wait for their confirmations: polled after the run, and again after the clock.
+    out.insert(out.index("payout_run") + 1, "poll_payments")
+    clock = next((i for i, s in enumerate(out) if s.startswith("clock:")), None)
+    if clock is not None:
+        out.insert(clock + 1, "poll_payments")
+    return out

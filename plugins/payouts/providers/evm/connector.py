@@ -16,6 +16,7 @@ Statements are the token's Transfer logs from the hot wallet (statements.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from pathlib import Path
@@ -245,7 +246,7 @@ class EvmConnector(Connector):
         return [answers[p.idempotency_key] for p in payments]
 
     def _submit_on_chain(self, payments: list[Payment]) -> list[PaymentResult]:
-        with self._lock:
+        with self._lock, self._wallet_lock():
             self.preflight()
             s = self.settings
             known = store.transactions_of(self.db, self.conn_id, [p.idempotency_key for p in payments])
@@ -303,6 +304,17 @@ class EvmConnector(Connector):
                     results[p.idempotency_key] = PaymentResult(p.idempotency_key, p.end_to_end_id, "pending", None,
                                                                latest.tx_hash)
             return [results[p.idempotency_key] for p in payments]
+
+    @contextlib.contextmanager
+    def _wallet_lock(self):
+        """One broadcaster per (chain, wallet) across every worker: a session lock in the warehouse,
+        held from the first nonce allocated to the last broadcast, so nonces leave in order."""
+        key = f"evm:{self.settings.chain_id}:{self.wallet}"
+        self.db.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        try:
+            yield
+        finally:
+            self.db.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
 
     def broadcast(self, txs: list[store.StoredTx]) -> dict[str, str | None]:
         """Send stored raw transactions; the node's error per hash (None when taken).
