@@ -155,6 +155,19 @@ RUN_PROVIDERS: dict[str, str | None] = {
 }
 
 
+def cmd_evm_transaction(args: argparse.Namespace) -> int:
+    """Replace (higher fees) or abandon (fill the nonce) an item's unmined chain transaction."""
+    from payouts.providers.contract import ProviderError
+    from payouts.providers.evm.operator import OperatorError, act
+
+    try:
+        print(json.dumps(act(args.conn_id, args.item_id, args.evm_command)))
+    except (OperatorError, ProviderError, ValueError) as exc:
+        print(f"payouts evm {args.evm_command}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from payouts import airflow_env, rails, seed
     from payouts.providers import registry
@@ -477,6 +490,15 @@ def build_parser() -> argparse.ArgumentParser:
     check = providers_sub.add_parser("check", help="connect: health and balances per currency (exit 2 when it cannot)")
     check.add_argument("conn_id", help="an Airflow connection id, e.g. payouts_sandbox")
     check.set_defaults(func=cmd_providers_check)
+
+    evm = sub.add_parser("evm", help="operator actions on an item's unmined chain transaction")
+    evm_sub = evm.add_subparsers(dest="evm_command", required=True)
+    for action, text in (("replace", "the same transfer at its nonce, both fee caps raised"),
+                         ("abandon", "a zero-value transfer to self at its nonce; the payment is rejected")):
+        acting = evm_sub.add_parser(action, help=text)
+        acting.add_argument("item_id")
+        acting.add_argument("--conn-id", default="payouts_evm_ethereum")
+        acting.set_defaults(func=cmd_evm_transaction)
 
     sandbox = sub.add_parser("sandbox", help="run the provider sandbox in the foreground")
     sandbox.add_argument("--host", default="127.0.0.1")

@@ -123,3 +123,77 @@ def test_the_node_restarted_mid_batch_keeps_its_chain_and_nothing_is_paid_twice(
             _paid_exactly_once(conn, chain, tag, owed)
             rebroadcast = conn.execute("SELECT min(broadcasts) FROM payouts.evm_transactions").fetchone()[0]
             assert rebroadcast >= 2  # the restarted node had lost its pool: the same bytes went out again
+
+
+def test_a_stuck_transaction_is_replaced_by_the_poll_and_an_abandoned_nonce_is_filled(tmp_path, warehouse,
+                                                                                      monkeypatch):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from payouts.submit import poll_pending
+
+    tag = "stuck1"
+    owed = [("USDC", 5_000_000), ("USDC", 6_000_000)]
+    with start_anvil(tmp_path / "anvil", block_time=1) as node:
+        chain = deploy_stablecoins(node.url, confirmations=2)
+        set_connection(monkeypatch, chain, stuck_after_blocks=3)
+
+        def mine(n: int) -> None:
+            for _ in range(n):
+                rpc(node.url, "evm_mine")
+
+        with psycopg.connect(warehouse, autocommit=True) as conn:
+            seed_wallet_payees(conn, tag, owed)
+            run_id, batches = prepare_run(conn, tag)
+            rpc(node.url, "evm_setIntervalMining", 0)  # blocks only when the test mines them
+            submit_batch(conn, registry.connector(CONN_ID), batches[0])
+            signed = dict(conn.execute("SELECT item_id, tx_hash FROM payouts.evm_transactions").fetchall())
+            paid_item, abandoned_item = sorted(signed)
+            # The operator abandons the second payment: its nonce is filled with a transfer to self.
+            project = Path(__file__).resolve().parents[2]
+            done = subprocess.run([sys.executable, "-m", "payouts.cli", "evm", "abandon", abandoned_item],
+                                  env={**os.environ, "PYTHONPATH": str(project / "plugins")},
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+            filler = json.loads(done.stdout)
+            assert filler["replaced"] == signed[abandoned_item] and filler["nonce"] == conn.execute(
+                "SELECT nonce FROM payouts.evm_transactions WHERE tx_hash = %s", (signed[abandoned_item],)).fetchone()[0]
+            # The node forgets the first payment and gas prices rise far above what it offered:
+            # re-broadcast, it is refused as underpriced, block after block.
+            offered = conn.execute("SELECT max_fee_per_gas FROM payouts.evm_transactions WHERE tx_hash = %s",
+                                   (signed[paid_item],)).fetchone()[0]
+            rpc(node.url, "anvil_dropTransaction", signed[paid_item])
+            rpc(node.url, "anvil_setNextBlockBaseFeePerGas", hex(int(offered) * 20))
+            mine(2)
+            assert poll_pending(conn, registry.connector)["pending"] == 2
+            refused = conn.execute("SELECT last_broadcast_error FROM payouts.evm_transactions WHERE tx_hash = %s",
+                                   (signed[paid_item],)).fetchone()[0]
+            assert "base fee" in refused
+            # Three blocks after it was signed, the poll replaces it: same nonce, both fee caps raised.
+            mine(2)
+            assert poll_pending(conn, registry.connector)["pending"] == 2
+            mine(3)
+            poll_until_final(conn, timeout=5)
+            assert statuses(conn, run_id) == {"accepted": 1, "rejected": 1}
+            hashes = conn.execute("SELECT tx_hash, receipt_status, replaces, max_fee_per_gas, max_priority_fee_per_gas"
+                                  " FROM payouts.evm_transactions WHERE item_id = %s ORDER BY signed_at",
+                                  (paid_item,)).fetchall()
+            assert len(hashes) == 2 and hashes[0][1] is None and hashes[1][1] == 1
+            assert hashes[1][2] == hashes[0][0]
+            assert hashes[1][3] * 100 >= hashes[0][3] * 110 and hashes[1][4] * 100 >= hashes[0][4] * 110
+            assert token_balance(chain.url, chain.tokens["USDC"]["address"], payee_address(tag, 0)) == 5_000_000
+            assert token_balance(chain.url, chain.tokens["USDC"]["address"], payee_address(tag, 1)) == 0
+            reason = conn.execute("SELECT revert_reason FROM payouts.evm_transactions WHERE receipt_status = 1"
+                                  " AND purpose = 'filler'").fetchone()[0]
+            assert reason == "the nonce was filled: the payment was abandoned"
+            # The abandoned item's money is owed again; the ledger balances; no nonce was skipped.
+            assert conn.execute("SELECT count(*) FROM ledger.transactions WHERE txn_id = %s",
+                                (f"release:{abandoned_item}",)).fetchone()[0] == 1
+            assert ledger.unbalanced(conn) == []
+            from eth_account import Account
+
+            hot = Account.from_key(chain.hot_wallet_key).address
+            assert int(rpc(node.url, "eth_getTransactionCount", hot, "latest"), 16) == len(owed)

@@ -376,6 +376,7 @@ class EvmConnector(Connector):
             in_pool = True
         except TransactionNotFound:
             in_pool = False
+        error = None
         if not in_pool:
             error = self.broadcast([newest]).get(newest.tx_hash)
             if error and "nonce too low" in error.lower():
@@ -385,8 +386,9 @@ class EvmConnector(Connector):
                     if receipt is not None:
                         return PaymentResult(key, item_id, "pending", None, tx.tx_hash)
                 return None
-        elif self._stuck(newest, latest_block):
-            newest = self.replace(newest)
+        if (in_pool or error) and self._stuck(newest, latest_block):
+            # Waiting in the pool, or refused again (underpriced): the same transfer, higher fees.
+            newest = self.replace(newest, filler=newest.purpose == "filler")
         return PaymentResult(key, item_id, "pending", None, newest.tx_hash)
 
     def _stuck(self, tx: store.StoredTx, latest_block: int) -> bool:

@@ -60,11 +60,16 @@ def transactions_of(conn: psycopg.Connection, provider: str, keys: Sequence[str]
         found.setdefault(tx.idempotency_key, []).append(tx)
     # A filler of an abandoned nonce replaces the payment: it belongs to the same key.
     fillers = conn.execute(
-        f"SELECT {_TX_COLUMNS} FROM payouts.evm_transactions f WHERE f.purpose = 'filler' AND f.replaces = ANY(%s)"
-        " ORDER BY signed_at", ([t.tx_hash for txs in found.values() for t in txs],)).fetchall()
+        f"WITH RECURSIVE f AS (SELECT {_TX_COLUMNS}, signed_at FROM payouts.evm_transactions"
+        "   WHERE purpose = 'filler' AND replaces = ANY(%s)"
+        f" UNION SELECT {', '.join('t.' + c.strip() for c in _TX_COLUMNS.split(','))}, t.signed_at"
+        "   FROM payouts.evm_transactions t JOIN f ON t.replaces = f.tx_hash)"
+        f" SELECT {_TX_COLUMNS} FROM f ORDER BY signed_at",
+        ([t.tx_hash for txs in found.values() for t in txs],)).fetchall()
     by_hash = {t.tx_hash: key for key, txs in found.items() for t in txs}
     for row in fillers:
         tx = _stored(row)
+        by_hash[tx.tx_hash] = by_hash[tx.replaces]
         found[by_hash[tx.replaces]].append(tx)
     return found
 
