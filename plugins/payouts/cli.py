@@ -131,6 +131,9 @@ def cmd_providers_check(args: argparse.Namespace) -> int:
     try:
         health = connector.health()
         balances = connector.balances() if connector.supports("balances") else []
+    except ConnectorConfigError as exc:  # reached, but not what the connection says (a chain's id, say)
+        print(f"payouts providers check: {exc}", file=sys.stderr)
+        return 2
     except ProviderError as exc:
         print(f"payouts providers check: connection {args.conn_id!r} ({connector.kind}) cannot be reached:"
               f" {exc}", file=sys.stderr)

@@ -310,3 +310,79 @@ def test_the_transfer_logs_are_the_statement_and_settle_every_paid_item(chain, w
         cursor = recon.statement_cursor(conn, CONN_ID)
         assert int(cursor) >= conn.execute("SELECT max(block_number) FROM payouts.evm_transactions").fetchone()[0]
         assert ledger.unbalanced(conn) == []
+
+
+def test_a_token_with_18_decimals_receives_the_amount_scaled_exactly(chain, warehouse, monkeypatch, request):
+    from eth_account import Account
+
+    from payouts_sandbox.evm_chain import deploy_contract
+
+    hot = Account.from_key(chain.hot_wallet_key).address
+    usdt18 = deploy_contract(chain.url, "ERC20PresetFixedSupply", ["Tether USD", "USDT", 10**6 * 10**18, hot])
+    connection = chain.connection()
+    connection["extra"]["tokens"]["USDT"] = {"address": usdt18, "decimals": 18}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
+    monkeypatch.setenv("PAYOUTS_RAIL_PROVIDERS", f"crypto={CONN_ID}")
+    tag = _tag(request)
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        seed_wallet_payees(conn, tag, [("USDT", 12_345_678)])
+        run_id, batches = prepare_run(conn, tag)
+        submit_batch(conn, registry.connector(CONN_ID), batches[0])
+        poll_until_final(conn)
+        assert statuses(conn, run_id) == {"accepted": 1}
+        assert token_balance(chain.url, usdt18, payee_address(tag, 0)) == 12_345_678 * 10**12
+        stored = conn.execute("SELECT token_amount FROM payouts.evm_transactions").fetchone()[0]
+        assert int(stored) == 12_345_678 * 10**12  # numeric: it does not fit a bigint
+
+
+def test_invalid_and_unchecked_addresses_stay_blocked_before_signing(chain, warehouse, monkeypatch, request):
+    set_connection(monkeypatch, chain)
+    tag = _tag(request)
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        seed_wallet_payees(conn, tag, [("USDC", 1_000_000)] * 3)
+        good = payee_address(tag, 0)
+        # An address without its checksum, one with a broken checksum.
+        conn.execute("UPDATE payouts.recipients SET wallet_address = %s WHERE recipient_id = %s",
+                     (payee_address(tag, 1).lower(), f"W001-{tag}"))
+        broken = payee_address(tag, 2)
+        flip = next(i for i in range(2, 42) if broken[i].isalpha())
+        broken = broken[:flip] + broken[flip].swapcase() + broken[flip + 1:]
+        conn.execute("UPDATE payouts.recipients SET wallet_address = %s WHERE recipient_id = %s",
+                     (broken, f"W002-{tag}"))
+        run_id, batches = prepare_run(conn, tag)
+        submit_batch(conn, registry.connector(CONN_ID), batches[0])
+        poll_until_final(conn)
+        assert [a for a, in conn.execute("SELECT to_address FROM payouts.evm_transactions")] == [good]
+        held = dict(conn.execute("SELECT recipient_id, status FROM payouts.payout_items WHERE run_id = %s",
+                                 (run_id,)).fetchall())
+        assert held[f"W000-{tag}"] == "accepted"
+        assert held[f"W001-{tag}"] in ("held", "rejected") and held[f"W002-{tag}"] in ("held", "rejected")
+        assert ledger.unbalanced(conn) == []
+
+
+def test_providers_check_prints_the_chain_the_block_and_the_balances(chain, monkeypatch):
+    set_connection(monkeypatch, chain)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT / "plugins")}
+    done = subprocess.run([sys.executable, "-m", "payouts.cli", "providers", "check", CONN_ID], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    health = report["health"]
+    assert health["chain_id"] == 1 and health["latest_block"] >= 1 and health["wallet"] == _hot(chain)
+    native = int(rpc(chain.url, "eth_getBalance", _hot(chain), "latest"), 16)
+    assert {b["currency"] for b in report["balances"]} == {"USDC", "USDT", "ETH"}
+    eth = next(b for b in report["balances"] if b["currency"] == "ETH")
+    assert eth["available"] == str(__import__("payouts.money", fromlist=["x"]).format_amount(native, "ETH"))
+    usdc = token_balance(chain.url, chain.tokens["USDC"]["address"], _hot(chain))
+    assert next(b for b in report["balances"] if b["currency"] == "USDC")["available"] == f"{usdc / 10**6:.6f}"
+
+    # A node that is not the connection's chain: one line, exit 2.
+    bad = chain.connection()
+    bad["extra"]["chain_id"] = 8453
+    env[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(bad)
+    done = subprocess.run([sys.executable, "-m", "payouts.cli", "providers", "check", CONN_ID], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"payouts providers check: connection '{CONN_ID}': the node at {chain.url} is chain 1, the connection"
+        " says chain 8453; nothing is signed")

@@ -55,6 +55,21 @@ def _hex(value) -> str:
     return value if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
+def _payable_address(address: str | None) -> str | None:
+    """The checksummed address to pay, or None: not an address, a broken EIP-55 checksum, or (unless
+    PAYOUTS_EVM_LOWERCASE=accept) one case only, which carries no checksum at all."""
+    from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+
+    from payouts import settings
+
+    if not address or not is_hex_address(address):
+        return None
+    body = address[2:]
+    if body == body.lower() or body == body.upper():
+        return to_checksum_address(address) if settings.EVM_LOWERCASE_POLICY == "accept" else None
+    return address if is_checksum_address(address) else None
+
+
 class ChainMismatch(ConnectorConfigError):
     """The node, a token or the key is not what the connection says: nothing may be signed."""
 
@@ -259,11 +274,8 @@ class EvmConnector(Connector):
                 if token is None:
                     results[p.idempotency_key] = PaymentResult(p.idempotency_key, p.end_to_end_id, "rejected", "MS03")
                     continue
-                try:
-                    from eth_utils import to_checksum_address
-
-                    to = to_checksum_address(p.creditor.wallet_address or "")
-                except ValueError:
+                to = _payable_address(p.creditor.wallet_address)
+                if to is None:  # the checks hold these before approval; never signed if one slips through
                     results[p.idempotency_key] = PaymentResult(p.idempotency_key, p.end_to_end_id, "rejected", "AC03")
                     continue
                 try:
