@@ -376,6 +376,16 @@ def test_providers_check_prints_the_chain_the_block_and_the_balances(chain, monk
     usdc = token_balance(chain.url, chain.tokens["USDC"]["address"], _hot(chain))
     assert next(b for b in report["balances"] if b["currency"] == "USDC")["available"] == f"{usdc / 10**6:.6f}"
 
+    # Treasury's alerts: below the alert level, above the hot wallet cap.
+    env[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = chain.connection_json(
+        low_balance_alert={"USDT": "100000000000"}, hot_wallet_cap={"USDC": "10.00"})
+    done = subprocess.run([sys.executable, "-m", "payouts.cli", "providers", "check", CONN_ID], env=env,
+                          capture_output=True, text=True, timeout=120)
+    alerts = json.loads(done.stdout)["health"]["alerts"]
+    assert len(alerts) == 2
+    assert alerts[0].startswith("USDT balance ") and "below the alert level 100000000000.000000" in alerts[0]
+    assert alerts[1].startswith("USDC balance ") and "above the hot wallet cap 10.000000" in alerts[1]
+
     # A node that is not the connection's chain: one line, exit 2.
     bad = chain.connection()
     bad["extra"]["chain_id"] = 8453

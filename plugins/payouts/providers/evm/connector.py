@@ -221,7 +221,11 @@ class EvmConnector(Connector):
         if shortfall:
             log.warning("connection %s cannot pay: %s", self.conn_id, shortfall)
             return 0
-        return self.token_balance(token) + delegated
+        # Transfers signed and not mined yet are spent already: balanceOf does not show them.
+        with self._lock:
+            in_flight = sum(t.token_amount or 0 for t in store.unmined(self.db, self.conn_id)
+                            if t.purpose == "payment" and t.asset == currency)
+        return max(0, self.token_balance(token) - token.to_minor(in_flight)) + delegated
 
     def health(self) -> dict[str, Any]:
         self.preflight()
@@ -352,7 +356,16 @@ class EvmConnector(Connector):
         return outcomes
 
     async def payment_status(self, idempotency_key: str, reference: str | None = None) -> PaymentResult | None:
+        ours = await asyncio.to_thread(self._has_transactions, idempotency_key)
+        if not ours and self.delegate() is not None:
+            async with self.delegate().session():
+                return await self.delegate().payment_status(idempotency_key, reference)
         return await asyncio.to_thread(self._status, idempotency_key)
+
+    def _has_transactions(self, key: str) -> bool:
+        with self._lock:
+            return self.db.execute("SELECT EXISTS (SELECT 1 FROM payouts.evm_transactions WHERE provider = %s"
+                                   " AND idempotency_key = %s)", (self.conn_id, key)).fetchone()[0]
 
     def _receipt(self, tx_hash: str):
         from web3.exceptions import TransactionNotFound
@@ -368,8 +381,6 @@ class EvmConnector(Connector):
         with self._lock:
             txs = store.transactions_of(self.db, self.conn_id, [key]).get(key)
         if not txs:
-            if self.delegate() is not None:
-                return asyncio.run(self.delegate().payment_status(key))
             return None
         item_id = txs[0].item_id
         latest_block = int(self._rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
