@@ -118,10 +118,18 @@ def main() -> int:
                     statuses = dict(conn.execute("SELECT status, count(*) FROM payouts.payout_items GROUP BY 1")
                                     .fetchall())
                     breaks = conn.execute("SELECT count(*) FROM recon.breaks").fetchone()[0]
+                    rejected = dict(conn.execute(
+                        "SELECT coalesce(a.reason_code, '-') || ' ' || coalesce(t.revert_reason, ''), count(*)"
+                        " FROM payouts.attempts a LEFT JOIN payouts.evm_transactions t ON t.idempotency_key ="
+                        " a.idempotency_key AND t.receipt_status IS NOT NULL WHERE a.status = 'rejected'"
+                        " GROUP BY 1").fetchall())
+                    replaced = conn.execute("SELECT count(*) FROM payouts.evm_transactions"
+                                            " WHERE replaces IS NOT NULL").fetchone()[0]
         finally:
             drop()
     result = {
         "items": args.items, "sent": sent, "statuses": statuses, "matched": matched["matched"], "breaks": breaks,
+        "rejected": rejected, "replaced_stuck": replaced,
         "blocks": last_block - first_block, "polls": polls,
         **{k: round(v, 2) for k, v in timings.items()},
         "transfers_per_s_submit": round(sent / timings["submit_s"], 1),

@@ -44,6 +44,8 @@ ERC20_ABI = [
 ]
 # Revert reasons of the token contracts, by what they mean for the payment.
 _BLACKLIST_WORDS = ("blacklist", "frozen", "blocked")
+# Raw transactions per JSON-RPC batch request when broadcasting.
+BROADCAST_BATCH = 200
 _FUNDS_WORDS = ("exceeds balance", "insufficient balance")
 
 
@@ -53,6 +55,15 @@ def _topic_address(address: str) -> str:
 
 def _hex(value) -> str:
     return value if isinstance(value, str) else "0x" + bytes(value).hex()
+
+
+def _normalise_receipt(raw: dict) -> dict:
+    """A JSON-RPC receipt with its numbers as ints, as web3's formatters give them."""
+    out = dict(raw)
+    for name in ("status", "gasUsed", "effectiveGasPrice", "blockNumber"):
+        if isinstance(out.get(name), str):
+            out[name] = int(out[name], 16)
+    return out
 
 
 def _payable_address(address: str | None) -> str | None:
@@ -86,6 +97,9 @@ class EvmConnector(Connector):
         self._checked = False
         self._lock = threading.Lock()  # one broadcaster per wallet in this process (the pool: across them)
         self._delegate: Connector | None = None
+        self._receipts: dict[str, dict | None] | None = None  # the poll's prefetch (_prefetch)
+        self._txs: dict[str, list[store.StoredTx]] = {}
+        self._latest = 0
 
     @classmethod
     def from_connection(cls, conn_id: str, connection: Any, rails: tuple[str, ...] = ()) -> EvmConnector:
@@ -333,25 +347,34 @@ class EvmConnector(Connector):
             self.db.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
 
     def broadcast(self, txs: list[store.StoredTx]) -> dict[str, str | None]:
-        """Send stored raw transactions; the node's error per hash (None when taken).
+        """Send stored raw transactions, in nonce order, BROADCAST_BATCH per JSON-RPC batch request;
+        the node's error per hash (None when taken).
 
         "already known" and "nonce too low" are answers, not failures: the receipts
-        of every hash the payment has tell what happened (payment_status).
+        of every hash the payment has tell what happened (payment_status). A node
+        that cannot be reached fails the call after recording what was sent: the
+        retry sends the same bytes.
         """
+        import httpx
+
         outcomes: dict[str, str | None] = {}
-        for tx in sorted(txs, key=lambda t: t.nonce):
-            try:
-                self.w3.eth.send_raw_transaction(tx.raw)
-                outcomes[tx.tx_hash] = None
-            except Exception as exc:  # noqa: BLE001 - the node's answer is recorded, the poll acts on it
-                message = getattr(exc, "message", None) or str(exc)
-                if isinstance(exc.args[0] if exc.args else None, dict):
-                    message = exc.args[0].get("message", message)
-                if "connection" in type(exc).__name__.lower() or "Connection" in str(exc)[:80]:
-                    store.record_broadcasts(self.db, list(outcomes.items()))
-                    raise ProviderError(f"connection {self.conn_id!r}: the node at {self.settings.rpc_url} cannot be"
-                                        f" reached to broadcast: {exc}") from None
-                outcomes[tx.tx_hash] = message
+        ordered = sorted(txs, key=lambda t: t.nonce)
+        try:
+            with httpx.Client(timeout=30.0) as client:
+                for lo in range(0, len(ordered), BROADCAST_BATCH):
+                    chunk = ordered[lo:lo + BROADCAST_BATCH]
+                    body = [{"jsonrpc": "2.0", "id": n, "method": "eth_sendRawTransaction", "params": [tx.raw_tx]}
+                            for n, tx in enumerate(chunk)]
+                    response = client.post(self.settings.rpc_url, json=body)
+                    response.raise_for_status()
+                    answers = {a.get("id"): a for a in response.json()}
+                    for n, tx in enumerate(chunk):
+                        error = (answers.get(n) or {"error": {"message": "no answer in the batch"}}).get("error")
+                        outcomes[tx.tx_hash] = None if error is None else str(error.get("message", error))
+        except (httpx.HTTPError, ValueError) as exc:
+            store.record_broadcasts(self.db, list(outcomes.items()))
+            raise ProviderError(f"connection {self.conn_id!r}: the node at {self.settings.rpc_url} cannot be"
+                                f" reached to broadcast: {type(exc).__name__}: {exc}") from None
         store.record_broadcasts(self.db, list(outcomes.items()))
         return outcomes
 
@@ -364,12 +387,53 @@ class EvmConnector(Connector):
 
     def _has_transactions(self, key: str) -> bool:
         with self._lock:
+            self._prefetch()
+            if key in self._txs:
+                return True
             return self.db.execute("SELECT EXISTS (SELECT 1 FROM payouts.evm_transactions WHERE provider = %s"
                                    " AND idempotency_key = %s)", (self.conn_id, key)).fetchone()[0]
 
-    def _receipt(self, tx_hash: str):
+    def _prefetch(self) -> None:
+        """Once per connector (a poll builds its own): the transactions of every payment without a
+        receipt yet, and their receipts in JSON-RPC batches, so that asking about each payment
+        costs no round trip to the node for what was known when the poll began."""
+        if self._receipts is not None:
+            return
+        self._latest = int(self._rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
+        keys = [k for k, in self.db.execute(
+            "SELECT DISTINCT idempotency_key FROM payouts.evm_transactions WHERE provider = %s"
+            " AND receipt_status IS NULL AND idempotency_key IS NOT NULL", (self.conn_id,)).fetchall()]
+        self._txs = store.transactions_of(self.db, self.conn_id, keys)
+        hashes = [t.tx_hash for txs in self._txs.values() for t in txs]
+        self._receipts = self._receipts_of(hashes)
+
+    def _receipts_of(self, hashes: list[str]) -> dict[str, dict | None]:
+        import httpx
+
+        found: dict[str, dict | None] = {}
+        try:
+            with httpx.Client(timeout=30.0) as client:
+                for lo in range(0, len(hashes), BROADCAST_BATCH):
+                    chunk = hashes[lo:lo + BROADCAST_BATCH]
+                    response = client.post(self.settings.rpc_url, json=[
+                        {"jsonrpc": "2.0", "id": n, "method": "eth_getTransactionReceipt", "params": [h]}
+                        for n, h in enumerate(chunk)])
+                    response.raise_for_status()
+                    answers = {a.get("id"): a for a in response.json()}
+                    for n, h in enumerate(chunk):
+                        raw = (answers.get(n) or {}).get("result")
+                        found[h] = _normalise_receipt(raw) if raw else None
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ProviderError(f"connection {self.conn_id!r}: receipts could not be read at"
+                                f" {self.settings.rpc_url}: {type(exc).__name__}: {exc}") from None
+        return found
+
+    def _receipt(self, tx_hash: str, live: bool = False):
+        """The transaction's receipt (None: not mined), from the poll's prefetch unless `live`."""
         from web3.exceptions import TransactionNotFound
 
+        if not live and self._receipts is not None and tx_hash in self._receipts:
+            return self._receipts[tx_hash]
         try:
             return self.w3.eth.get_transaction_receipt(tx_hash)
         except TransactionNotFound:
@@ -379,11 +443,12 @@ class EvmConnector(Connector):
         from web3.exceptions import TransactionNotFound
 
         with self._lock:
-            txs = store.transactions_of(self.db, self.conn_id, [key]).get(key)
+            self._prefetch()
+            txs = self._txs.get(key) or store.transactions_of(self.db, self.conn_id, [key]).get(key)
         if not txs:
             return None
         item_id = txs[0].item_id
-        latest_block = int(self._rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
+        latest_block = self._latest
         for tx in txs:
             receipt = self._rpc("eth_getTransactionReceipt", lambda: self._receipt(tx.tx_hash))
             if receipt is None:
@@ -405,7 +470,7 @@ class EvmConnector(Connector):
             if error and "nonce too low" in error.lower():
                 # The nonce is used: by one of our hashes (look again) or by something else.
                 for tx in txs:
-                    receipt = self._rpc("eth_getTransactionReceipt", lambda: self._receipt(tx.tx_hash))
+                    receipt = self._rpc("eth_getTransactionReceipt", lambda: self._receipt(tx.tx_hash, live=True))
                     if receipt is not None:
                         return PaymentResult(key, item_id, "pending", None, tx.tx_hash)
                 return None

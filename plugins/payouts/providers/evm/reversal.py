@@ -12,11 +12,13 @@ import psycopg
 
 from payouts import items, ledger
 
-_REORGS = ("SELECT count(*) FROM ledger.transactions WHERE txn_id LIKE %s AND kind IN ('unsend', 'unsettle')")
-
-
 def reorgs_of(conn: psycopg.Connection, item_id: str) -> int:
-    return int(conn.execute(_REORGS, (f"%:{item_id}:reorg%",)).fetchone()[0])
+    """How many times a reorganisation reversed the item (primary-key lookups: usually one, finding none)."""
+    n = 0
+    while conn.execute("SELECT 1 FROM ledger.transactions WHERE txn_id = ANY(%s)",
+                       ([f"unsend:{item_id}:reorg{n + 1}", f"unsettle:{item_id}:reorg{n + 1}"],)).fetchone():
+        n += 1
+    return n
 
 
 def reverse_items(conn: psycopg.Connection, hashes: list[str]) -> dict[str, int]:

@@ -152,7 +152,8 @@ def record_receipt(conn: psycopg.Connection, tx_hash: str, receipt: dict, revert
         "UPDATE payouts.evm_transactions SET block_number = %s, block_hash = %s, receipt_status = %s,"
         " revert_reason = %s, gas_used = %s, effective_gas_price = %s, fee_wei = %s, l1_fee_wei = %s"
         " WHERE tx_hash = %s",
-        (int(receipt["blockNumber"]), "0x" + bytes(receipt["blockHash"]).hex(), int(receipt["status"]),
+        (int(receipt["blockNumber"]), block_hash if isinstance(block_hash := receipt["blockHash"], str)
+         else "0x" + bytes(block_hash).hex(), int(receipt["status"]),
          revert_reason, gas_used, price, gas_used * price + (l1_fee or 0), l1_fee, tx_hash))
 
 
