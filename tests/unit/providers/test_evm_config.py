@@ -91,3 +91,17 @@ def test_the_key_is_never_echoed_when_it_is_not_a_key():
     with pytest.raises(ConnectorConfigError, match="has no private key"):
         local_signer("payouts_evm_ethereum", "")
     assert LocalKeySigner(KEY).address == "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+
+def test_only_checksummed_addresses_are_payable(monkeypatch):
+    from payouts import settings
+    from payouts.providers.evm.connector import _payable_address
+
+    upper = "0x52908400098527886E0F7030069857D2E4169EE7"  # EIP-55's own example: valid, all one case
+    mixed = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+    assert _payable_address(upper) == upper and _payable_address(mixed) == mixed
+    assert _payable_address(mixed[:-1] + "D") is None               # a broken checksum
+    assert _payable_address(mixed.lower()) is None                  # no checksum: held by policy
+    assert _payable_address("0x1234") is None and _payable_address(None) is None
+    monkeypatch.setattr(settings, "EVM_LOWERCASE_POLICY", "accept")
+    assert _payable_address(mixed.lower()) == mixed

@@ -75,10 +75,12 @@ def _payable_address(address: str | None) -> str | None:
 
     if not address or not is_hex_address(address):
         return None
+    if is_checksum_address(address):  # a valid checksum may be all one case by chance
+        return address
     body = address[2:]
     if body == body.lower() or body == body.upper():
         return to_checksum_address(address) if settings.EVM_LOWERCASE_POLICY == "accept" else None
-    return address if is_checksum_address(address) else None
+    return None
 
 
 class ChainMismatch(ConnectorConfigError):

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import psycopg
+from psycopg import sql
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,13 @@ class StoredTx:
         return bytes.fromhex(self.raw_tx.removeprefix("0x"))
 
 
-_TX_COLUMNS = ("tx_hash, nonce, purpose, idempotency_key, item_id, asset, token, to_address, token_amount, raw_tx,"
-               " max_fee_per_gas, max_priority_fee_per_gas, gas_limit, replaces, block_number, receipt_status")
+_TX_FIELDS = ("tx_hash", "nonce", "purpose", "idempotency_key", "item_id", "asset", "token", "to_address",
+              "token_amount", "raw_tx", "max_fee_per_gas", "max_priority_fee_per_gas", "gas_limit", "replaces",
+              "block_number", "receipt_status")
+
+
+def _columns(table: str | None = None) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(*((table, c) if table else (c,))) for c in _TX_FIELDS)
 
 
 def _stored(row) -> StoredTx:
@@ -51,20 +57,19 @@ def _stored(row) -> StoredTx:
 
 def transactions_of(conn: psycopg.Connection, provider: str, keys: Sequence[str]) -> dict[str, list[StoredTx]]:
     """Every transaction signed for each key (the first, then its replacements, in order)."""
-    rows = conn.execute(
-        f"SELECT {_TX_COLUMNS} FROM payouts.evm_transactions WHERE provider = %s AND idempotency_key = ANY(%s)"
-        " ORDER BY signed_at, tx_hash", (provider, list(keys))).fetchall()
+    rows = conn.execute(sql.SQL(
+        "SELECT {} FROM payouts.evm_transactions WHERE provider = %s AND idempotency_key = ANY(%s)"
+        " ORDER BY signed_at, tx_hash").format(_columns()), (provider, list(keys))).fetchall()
     found: dict[str, list[StoredTx]] = {}
     for row in rows:
         tx = _stored(row)
         found.setdefault(tx.idempotency_key, []).append(tx)
     # A filler of an abandoned nonce replaces the payment: it belongs to the same key.
-    fillers = conn.execute(
-        f"WITH RECURSIVE f AS (SELECT {_TX_COLUMNS}, signed_at FROM payouts.evm_transactions"
+    fillers = conn.execute(sql.SQL(
+        "WITH RECURSIVE f AS (SELECT {cols}, signed_at FROM payouts.evm_transactions"
         "   WHERE purpose = 'filler' AND replaces = ANY(%s)"
-        f" UNION SELECT {', '.join('t.' + c.strip() for c in _TX_COLUMNS.split(','))}, t.signed_at"
-        "   FROM payouts.evm_transactions t JOIN f ON t.replaces = f.tx_hash)"
-        f" SELECT {_TX_COLUMNS} FROM f ORDER BY signed_at",
+        " UNION SELECT {t_cols}, t.signed_at FROM payouts.evm_transactions t JOIN f ON t.replaces = f.tx_hash)"
+        " SELECT {cols} FROM f ORDER BY signed_at").format(cols=_columns(), t_cols=_columns("t")),
         ([t.tx_hash for txs in found.values() for t in txs],)).fetchall()
     by_hash = {t.tx_hash: key for key, txs in found.items() for t in txs}
     for row in fillers:
@@ -171,10 +176,10 @@ def items_of_hashes(conn: psycopg.Connection, hashes: Sequence[str]) -> dict[str
 
 def unmined(conn: psycopg.Connection, provider: str) -> list[StoredTx]:
     """The newest transaction of every nonce of ours that has no receipt yet."""
-    rows = conn.execute(
-        f"SELECT {_TX_COLUMNS} FROM payouts.evm_transactions t WHERE provider = %s AND block_number IS NULL"
+    rows = conn.execute(sql.SQL(
+        "SELECT {} FROM payouts.evm_transactions t WHERE provider = %s AND block_number IS NULL"
         " AND NOT EXISTS (SELECT 1 FROM payouts.evm_transactions n WHERE n.replaces = t.tx_hash)"
         " AND NOT EXISTS (SELECT 1 FROM payouts.evm_transactions m WHERE m.chain_id = t.chain_id"
         "                 AND m.wallet = t.wallet AND m.nonce = t.nonce AND m.block_number IS NOT NULL)"
-        " ORDER BY nonce", (provider,)).fetchall()
+        " ORDER BY nonce").format(_columns("t")), (provider,)).fetchall()
     return [_stored(r) for r in rows]
