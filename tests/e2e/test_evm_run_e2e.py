@@ -24,7 +24,7 @@ from tests_support import fresh_database, items_not_at_rest, ledger_problems, pa
 pytestmark = [pytest.mark.e2e]
 
 PROJECT = Path(__file__).resolve().parents[2]
-RECIPIENTS = 150
+RECIPIENTS = 80
 TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 
 

@@ -64,7 +64,7 @@ def poll_until_final(conn: psycopg.Connection, timeout: float = 60.0) -> dict:
         counts = poll_pending(conn, registry.connector)
         if counts["pending"] == 0:
             return counts
-        time.sleep(0.5)
+        time.sleep(0.2)
     raise AssertionError(f"still pending after {timeout}s: {counts}")
 
 

@@ -58,7 +58,7 @@ def test_a_reorg_moves_accepted_items_back_and_the_same_transactions_pay_them_on
 
     tag = "reorg1"
     owed = [("USDC", 2_000_000), ("USDT", 3_000_000), ("USDC", 4_000_000)]
-    with start_anvil(tmp_path / "anvil", block_time=1) as node:
+    with start_anvil(tmp_path / "anvil", block_time=0.25) as node:
         chain = deploy_stablecoins(node.url, confirmations=2)
         set_connection(monkeypatch, chain)
         with psycopg.connect(warehouse, autocommit=True) as conn:
@@ -104,7 +104,7 @@ def test_a_reorg_moves_accepted_items_back_and_the_same_transactions_pay_them_on
 def test_the_node_restarted_mid_batch_keeps_its_chain_and_nothing_is_paid_twice(tmp_path, warehouse, monkeypatch):
     tag = "restart1"
     owed = [("USDC", 1_000_000 + n) for n in range(6)]
-    with start_anvil(tmp_path / "anvil", block_time=1, state_file=tmp_path / "anvil-state.json") as node:
+    with start_anvil(tmp_path / "anvil", block_time=0.25, state_file=tmp_path / "anvil-state.json") as node:
         chain = deploy_stablecoins(node.url, confirmations=2)
         set_connection(monkeypatch, chain)
         _wait_blocks(node.url, 1)
@@ -137,7 +137,7 @@ def test_a_stuck_transaction_is_replaced_by_the_poll_and_an_abandoned_nonce_is_f
 
     tag = "stuck1"
     owed = [("USDC", 5_000_000), ("USDC", 6_000_000)]
-    with start_anvil(tmp_path / "anvil", block_time=1) as node:
+    with start_anvil(tmp_path / "anvil", block_time=0.25) as node:
         chain = deploy_stablecoins(node.url, confirmations=2)
         set_connection(monkeypatch, chain, stuck_after_blocks=3)
 

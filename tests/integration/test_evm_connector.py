@@ -1,4 +1,4 @@
-"""The evm connector on a real chain (anvil, producing a block a second) and a real warehouse.
+"""The evm connector on a real chain (anvil, producing four blocks a second) and a real warehouse.
 
 Payments are signed ERC-20 transfers: nonces from the warehouse starting at the
 node's pending nonce, the raw transaction stored before it leaves, accepted only
@@ -35,7 +35,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    with start_anvil(tmp_path_factory.mktemp("anvil"), block_time=1) as node:
+    with start_anvil(tmp_path_factory.mktemp("anvil"), block_time=0.25) as node:
         local = deploy_stablecoins(node.url, confirmations=2)
         local.node = node
         yield local
@@ -173,35 +173,6 @@ def test_a_blacklist_revert_rejects_and_blocks_the_destination(chain, warehouse,
         assert ledger.balance(conn, "fees", "ETH")["ETH"] == int(
             conn.execute("SELECT sum(fee_wei) FROM payouts.evm_transactions").fetchone()[0])
         assert ledger.unbalanced(conn) == []
-
-
-def test_a_stuck_transaction_is_replaced_at_its_nonce_with_higher_fees(chain, warehouse, monkeypatch, request):
-    set_connection(monkeypatch, chain)
-    tag = _tag(request)
-    with psycopg.connect(warehouse, autocommit=True) as conn:
-        seed_wallet_payees(conn, tag, [("USDC", 9_000_000)])
-        run_id, batches = prepare_run(conn, tag)
-        rpc(chain.url, "evm_setIntervalMining", 0)
-        rpc(chain.url, "evm_setAutomine", False)
-        try:
-            connector = registry.connector(CONN_ID)
-            submit_batch(conn, connector, batches[0])
-            from payouts.providers.evm import store
-
-            (key,) = [k for k, in conn.execute("SELECT idempotency_key FROM payouts.evm_transactions").fetchall()]
-            first = store.transactions_of(connector.db, CONN_ID, [key])[key][0]
-            second = connector.replace(first)
-            assert second.nonce == first.nonce and second.tx_hash != first.tx_hash
-            assert second.max_fee_per_gas * 100 >= first.max_fee_per_gas * 110
-            assert second.max_priority_fee_per_gas * 100 >= first.max_priority_fee_per_gas * 110
-        finally:
-            rpc(chain.url, "evm_setAutomine", True)
-            rpc(chain.url, "evm_setIntervalMining", 1)
-        poll_until_final(conn)
-        assert statuses(conn, run_id) == {"accepted": 1}
-        mined = conn.execute("SELECT tx_hash FROM payouts.evm_transactions WHERE receipt_status = 1").fetchall()
-        assert mined == [(second.tx_hash,)]
-        assert token_balance(chain.url, chain.tokens["USDC"]["address"], payee_address(tag, 0)) == 9_000_000
 
 
 # -- a connection that does not fit the chain: one line, nothing signed ------------------------
@@ -396,3 +367,33 @@ def test_providers_check_prints_the_chain_the_block_and_the_balances(chain, monk
     assert done.stderr.strip().splitlines()[-1] == (
         f"payouts providers check: connection '{CONN_ID}': the node at {chain.url} is chain 1, the connection"
         " says chain 8453; nothing is signed")
+
+
+# Last: it stops the chain's blocks, and they resume a second apart (not four a second).
+def test_a_stuck_transaction_is_replaced_at_its_nonce_with_higher_fees(chain, warehouse, monkeypatch, request):
+    set_connection(monkeypatch, chain)
+    tag = _tag(request)
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        seed_wallet_payees(conn, tag, [("USDC", 9_000_000)])
+        run_id, batches = prepare_run(conn, tag)
+        rpc(chain.url, "evm_setIntervalMining", 0)
+        rpc(chain.url, "evm_setAutomine", False)
+        try:
+            connector = registry.connector(CONN_ID)
+            submit_batch(conn, connector, batches[0])
+            from payouts.providers.evm import store
+
+            (key,) = [k for k, in conn.execute("SELECT idempotency_key FROM payouts.evm_transactions").fetchall()]
+            first = store.transactions_of(connector.db, CONN_ID, [key])[key][0]
+            second = connector.replace(first)
+            assert second.nonce == first.nonce and second.tx_hash != first.tx_hash
+            assert second.max_fee_per_gas * 100 >= first.max_fee_per_gas * 110
+            assert second.max_priority_fee_per_gas * 100 >= first.max_priority_fee_per_gas * 110
+        finally:
+            rpc(chain.url, "evm_setAutomine", True)
+            rpc(chain.url, "evm_setIntervalMining", 1)
+        poll_until_final(conn)
+        assert statuses(conn, run_id) == {"accepted": 1}
+        mined = conn.execute("SELECT tx_hash FROM payouts.evm_transactions WHERE receipt_status = 1").fetchall()
+        assert mined == [(second.tx_hash,)]
+        assert token_balance(chain.url, chain.tokens["USDC"]["address"], payee_address(tag, 0)) == 9_000_000
