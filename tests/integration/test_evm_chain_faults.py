@@ -101,6 +101,51 @@ def test_a_reorg_moves_accepted_items_back_and_the_same_transactions_pay_them_on
     assert not node.alive()
 
 
+def test_a_reorg_after_settlement_reverses_it_and_leaves_a_break_for_a_person(tmp_path, warehouse, monkeypatch):
+    from payouts.reconcile import run as recon
+
+    tag = "reorg2"
+    owed = [("USDC", 2_500_000), ("USDT", 3_500_000)]
+    with start_anvil(tmp_path / "anvil", block_time=0.25) as node:
+        chain = deploy_stablecoins(node.url, confirmations=2)
+        set_connection(monkeypatch, chain)
+        with psycopg.connect(warehouse, autocommit=True) as conn:
+            seed_wallet_payees(conn, tag, owed)
+            run_id, batches = prepare_run(conn, tag)
+            snapshot = rpc(node.url, "evm_snapshot")
+            submit_batch(conn, registry.connector(CONN_ID), batches[0])
+            poll_until_final(conn)
+            recon.fetch_statements(conn, registry.connector(CONN_ID), CONN_ID)
+            recon.load_files(conn, recon.pending_files(CONN_ID), CONN_ID)
+            assert recon.match_pass(conn)["matched"] == len(owed)
+            assert statuses(conn, run_id) == {"settled": len(owed)}
+            # The chain forks below the settled payments' block and the new chain is shorter.
+            assert rpc(node.url, "evm_revert", snapshot) is True
+            _wait_blocks(node.url, 1)
+            recon.fetch_statements(conn, registry.connector(CONN_ID), CONN_ID)
+            assert statuses(conn, run_id) == {"submitted": len(owed)}
+            assert conn.execute("SELECT count(*) FROM payouts.evm_transfer_logs WHERE withdrawn_at IS NOT NULL"
+                                ).fetchone()[0] == len(owed)
+            assert conn.execute("SELECT count(*) FROM ledger.transactions WHERE kind = 'unsettle'"
+                                ).fetchone()[0] == len(owed)
+            poll_until_final(conn)
+            assert statuses(conn, run_id) == {"accepted": len(owed)}
+            _paid_exactly_once(conn, chain, tag, owed)
+            # The statement is read again from below the fork: the logs of the new blocks are new lines.
+            _wait_blocks(node.url, 3)
+            recon.fetch_statements(conn, registry.connector(CONN_ID), CONN_ID)
+            loaded = recon.load_files(conn, recon.pending_files(CONN_ID), CONN_ID)
+            assert sum(f["lines"] for f in loaded if f["loaded"]) == len(owed)
+            recon.match_pass(conn)
+            # The earlier match still names the withdrawn line: each item is left accepted, its money in
+            # clearing, with an open break a person resolves; nothing is paid or posted twice.
+            breaks = conn.execute("SELECT item_id, break_type FROM recon.breaks WHERE status = 'open'").fetchall()
+            assert sorted(t for _, t in breaks) == ["duplicate_payment"] * len(owed)
+            assert statuses(conn, run_id) == {"accepted": len(owed)}
+            assert ledger.unbalanced(conn) == []
+            assert ledger.balance(conn, "clearing") == {"USDC": 2_500_000, "USDT": 3_500_000}
+
+
 def test_the_node_restarted_mid_batch_keeps_its_chain_and_nothing_is_paid_twice(tmp_path, warehouse, monkeypatch):
     tag = "restart1"
     owed = [("USDC", 1_000_000 + n) for n in range(6)]

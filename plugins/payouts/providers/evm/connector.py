@@ -102,6 +102,7 @@ class EvmConnector(Connector):
         self._receipts: dict[str, dict | None] | None = None  # the poll's prefetch (_prefetch)
         self._txs: dict[str, list[store.StoredTx]] = {}
         self._latest = 0
+        self.reorged_from: int | None = None  # the lowest block a reorganisation took away (reorg.py)
 
     @classmethod
     def from_connection(cls, conn_id: str, connection: Any, rails: tuple[str, ...] = ()) -> EvmConnector:

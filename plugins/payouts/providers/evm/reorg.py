@@ -19,7 +19,9 @@ REORG_WINDOW = 256
 def withdraw_orphaned_logs(connector: EvmConnector, latest: int) -> list[str]:
     """Compare the blocks of recent logs and receipts with the chain; withdraw what left it.
 
-    Returns the transaction hashes withdrawn now.
+    Returns the transaction hashes withdrawn now; `connector.reorged_from` is the
+    lowest block that left the chain (None when none did): the statement cursor
+    goes back there, so the transactions mined again below it are read.
     """
     from payouts.providers.evm.connector import _hex
 
@@ -31,11 +33,15 @@ def withdraw_orphaned_logs(connector: EvmConnector, latest: int) -> list[str]:
         " UNION SELECT block_number, block_hash FROM payouts.evm_transactions WHERE provider = %(p)s"
         "  AND block_number IS NOT NULL AND block_number >= %(low)s) b",
         {"p": connector.conn_id, "low": max(0, latest - REORG_WINDOW)}).fetchall()
-    gone = []
+    gone, lowest = [], None
     for number, block_hash in rows:
         block = w3.eth.get_block(int(number)) if int(number) <= latest else None
         if block is None or _hex(block["hash"]) != block_hash:
             gone.append(block_hash)
+            lowest = int(number) if lowest is None else min(lowest, int(number))
+    # Where the chains forked is at or below both the lowest block that left and today's head;
+    # the statements are read again from a window below it (logs already kept are not repeated).
+    connector.reorged_from = None if lowest is None else max(0, min(lowest, latest) - REORG_WINDOW)
     if not gone:
         return []
     with db.transaction():

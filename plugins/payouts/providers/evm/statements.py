@@ -40,8 +40,11 @@ def fetch_transfer_logs(connector: EvmConnector, cursor: str | None, dest: Path)
     reorg.withdraw_orphaned_logs(connector, latest)
     safe = latest - s.confirmations + 1
     start = int(cursor) + 1 if cursor else 0
+    if connector.reorged_from is not None:
+        start = min(start, connector.reorged_from)
     if safe < start:
-        return StatementPage([], cursor)
+        # Nothing deep enough yet; after a reorganisation the cursor still goes back.
+        return StatementPage([], str(start - 1) if start > 0 else cursor)
     by_token = {t.address.lower(): t for t in s.tokens.values()}
     logs = []
     for lo in range(start, safe + 1, LOG_RANGE):
@@ -49,6 +52,13 @@ def fetch_transfer_logs(connector: EvmConnector, cursor: str | None, dest: Path)
         logs += connector._rpc("eth_getLogs", lambda: w3.eth.get_logs({
             "fromBlock": lo, "toBlock": hi, "address": [t.address for t in s.tokens.values()],
             "topics": [TRANSFER_TOPIC, _topic_address(connector.wallet)]}))
+    # Logs kept already (a window read again after a reorganisation) are not lines again.
+    kept = {tuple(k) for k in connector.db.execute(
+        "SELECT block_hash, tx_hash, log_index FROM payouts.evm_transfer_logs WHERE provider = %s"
+        " AND tx_hash = ANY(%s) AND withdrawn_at IS NULL",
+        (connector.conn_id, list({_hex(e["transactionHash"]) for e in logs}))).fetchall()}
+    logs = [e for e in logs
+            if (_hex(e["blockHash"]), _hex(e["transactionHash"]), int(e["logIndex"])) not in kept]
     times: dict[int, int] = {}
     rows = []
     items = store.items_of_hashes(connector.db, list({_hex(e["transactionHash"]) for e in logs}))
@@ -77,7 +87,9 @@ def fetch_transfer_logs(connector: EvmConnector, cursor: str | None, dest: Path)
                   r["block_time"], r["token"], r["asset"], r["from"], r["to"], r["amount"], r["item_id"])
                  for r in rows])
         dest.mkdir(parents=True, exist_ok=True)
-        path = dest / f"evm-{s.network}-{s.chain_id}-{start:010d}-{safe:010d}.csv"
+        # The range and the hash of its last block: the same range read again after a reorg is another file.
+        head = _hex(connector._rpc("eth_getBlockByNumber", lambda: w3.eth.get_block(safe)["hash"]))
+        path = dest / f"evm-{s.network}-{s.chain_id}-{start:010d}-{safe:010d}-{head[2:12]}.csv"
         write_export(path, rows, s.network, s.tokens, latest)
         files.append(path)
     return StatementPage(files, str(safe))
