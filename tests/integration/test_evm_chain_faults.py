@@ -101,7 +101,7 @@ def test_a_reorg_moves_accepted_items_back_and_the_same_transactions_pay_them_on
     assert not node.alive()
 
 
-def test_a_reorg_after_settlement_reverses_it_and_leaves_a_break_for_a_person(tmp_path, warehouse, monkeypatch):
+def test_a_reorg_after_settlement_settles_again_by_the_new_block_with_no_break(tmp_path, warehouse, monkeypatch):
     from payouts.reconcile import run as recon
 
     tag = "reorg2"
@@ -137,13 +137,24 @@ def test_a_reorg_after_settlement_reverses_it_and_leaves_a_break_for_a_person(tm
             loaded = recon.load_files(conn, recon.pending_files(CONN_ID), CONN_ID)
             assert sum(f["lines"] for f in loaded if f["loaded"]) == len(owed)
             recon.match_pass(conn)
-            # The earlier match still names the withdrawn line: each item is left accepted, its money in
-            # clearing, with an open break a person resolves; nothing is paid or posted twice.
-            breaks = conn.execute("SELECT item_id, break_type FROM recon.breaks WHERE status = 'open'").fetchall()
-            assert sorted(t for _, t in breaks) == ["duplicate_payment"] * len(owed)
-            assert statuses(conn, run_id) == {"accepted": len(owed)}
+            # The withdrawn lines no longer count: the new block's lines settle the items again, once.
+            assert conn.execute("SELECT count(*) FROM recon.breaks").fetchone()[0] == 0
+            assert statuses(conn, run_id) == {"settled": len(owed)}
+            withdrawn = conn.execute("SELECT l.status, count(m.line_id) FROM recon.statement_lines l"
+                                     " LEFT JOIN recon.matches m USING (line_id) GROUP BY 1").fetchall()
+            assert sorted(withdrawn) == [("booked", len(owed)), ("withdrawn", 0)]
+            # Sent, reversed, sent again; settled, reversed, settled again: paid once, nothing left in clearing.
+            assert conn.execute("SELECT kind, count(*) FROM ledger.transactions WHERE kind IN"
+                                " ('send', 'unsettle', 'settle') GROUP BY 1 ORDER BY 1").fetchall() == [
+                ("send", 2 * len(owed)), ("settle", 2 * len(owed)), ("unsettle", len(owed))]
             assert ledger.unbalanced(conn) == []
-            assert ledger.balance(conn, "clearing") == {"USDC": 2_500_000, "USDT": 3_500_000}
+            assert ledger.balance(conn, "clearing") in ({}, {"USDC": 0, "USDT": 0})
+            _paid_exactly_once(conn, chain, tag, owed)
+            # A later pass changes nothing.
+            recon.fetch_statements(conn, registry.connector(CONN_ID), CONN_ID)
+            recon.load_files(conn, recon.pending_files(CONN_ID), CONN_ID)
+            assert recon.match_pass(conn)["matched"] == 0
+            assert statuses(conn, run_id) == {"settled": len(owed)}
 
 
 def test_the_node_restarted_mid_batch_keeps_its_chain_and_nothing_is_paid_twice(tmp_path, warehouse, monkeypatch):

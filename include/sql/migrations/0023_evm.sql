@@ -80,3 +80,9 @@ CREATE TABLE IF NOT EXISTS payouts.evm_transfer_logs (
     PRIMARY KEY (provider, block_hash, tx_hash, log_index)
 );
 CREATE INDEX IF NOT EXISTS evm_transfer_logs_tx_idx ON payouts.evm_transfer_logs (tx_hash);
+
+-- A statement line read from a Transfer log whose block left the chain is
+-- withdrawn: it no longer settles anything, and its match is taken back.
+ALTER TABLE recon.statement_lines DROP CONSTRAINT IF EXISTS statement_lines_status_check;
+ALTER TABLE recon.statement_lines ADD CONSTRAINT statement_lines_status_check
+    CHECK (status IN ('booked', 'pending', 'withdrawn'));

@@ -53,6 +53,7 @@ def withdraw_orphaned_logs(connector: EvmConnector, latest: int) -> list[str]:
             (connector.conn_id, gone)).fetchall()]
         for tx_hash in unmined:
             store.clear_receipt(db, tx_hash)
+        withdraw_statement_lines(db, connector.conn_id, withdrawn)
         reverse_fees(db, gone)
         hashes = sorted(set(withdrawn) | set(unmined))
         move_back(db, hashes)
@@ -61,6 +62,30 @@ def withdraw_orphaned_logs(connector: EvmConnector, latest: int) -> list[str]:
     if again:
         connector.broadcast(again)
     return hashes
+
+
+def withdraw_statement_lines(db, provider: str, tx_hashes: list[str]) -> list[int]:
+    """The statement lines of transactions none of whose logs is canonical any more: withdrawn, unmatched.
+
+    A withdrawn line is no longer booked, so no pass matches it again, and its match
+    goes: the item is open again and the line of the same transaction in its new
+    block is its one match (the ledger's settlement was reversed by move_back).
+    """
+    gone = db.execute(
+        "SELECT array_agg(DISTINCT w.tx_hash), array_agg(DISTINCT w.item_id) FROM payouts.evm_transfer_logs w"
+        " WHERE w.provider = %(p)s AND w.tx_hash = ANY(%(h)s) AND w.item_id IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM payouts.evm_transfer_logs g"
+        "  WHERE g.provider = %(p)s AND g.tx_hash = w.tx_hash AND g.withdrawn_at IS NULL)",
+        {"p": provider, "h": tx_hashes}).fetchone()
+    if not gone[0]:
+        return []
+    # Through the lines' reference index (the item), then the transaction hash.
+    lines = [n for n, in db.execute(
+        "UPDATE recon.statement_lines SET status = 'withdrawn' WHERE end_to_end_id = ANY(%s)"
+        " AND entry_ref = ANY(%s) AND provider = %s AND status = 'booked' RETURNING line_id",
+        (gone[1], gone[0], provider)).fetchall()]
+    db.execute("DELETE FROM recon.matches WHERE line_id = ANY(%s)", (lines,))
+    return lines
 
 
 def move_back(db, hashes: list[str]) -> dict[str, int]:
