@@ -86,7 +86,7 @@ def to_decimal(minor: int, currency: str) -> Decimal:
 
 
 def format_amount(minor: int, currency: str) -> str:
-    return str(to_decimal(minor, currency))
+    return format(to_decimal(minor, currency), "f")  # never 0E-18 for a coin of 18 decimals
 
 
 def eur_limit_minor(eur: int | str | Decimal, currency: str) -> int:
