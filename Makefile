@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-console airflow bench clean-data
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt constraints.txt pyproject.toml evm/package-lock.json evm/compile.js evm/contracts/StableToken.sol
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	# The local EVM node (anvil) and the token contracts, pinned in evm/package-lock.json.
+	npm ci --prefix evm --ignore-scripts --no-audit --no-fund --silent
+	node evm/compile.js
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -5,7 +5,8 @@ The headline is a full payout run (snapshot -> checks -> routing -> submission a
 Airflow DAGs, at each size of BENCH_SIZES (default 10000,100000,1000000), each on
 a fresh embedded warehouse. Next to it, a naive payer (one payout per request,
 one after another) measured on a sample and extrapolated. Then the component
-benchmarks (row checks, screening, matching, parsing, seed, gate, sandbox).
+benchmarks (row checks, screening, matching, parsing, seed, gate, sandbox, and
+stablecoin transfers on a local chain).
 
     make bench                                   # everything
     BENCH_SIZES=10000,100000 make bench          # smaller headline
@@ -42,6 +43,7 @@ COMPONENTS = [
     ("sandbox", ["bench/sandbox_throughput.py"]),
     ("gate", ["bench/gate_bench.py"]),
     ("seed", ["bench/seed_bench.py"]),
+    ("evm", ["bench/evm_throughput.py", "--items", "10000"]),
 ]
 
 

@@ -252,7 +252,7 @@ def test_the_first_task_of_a_run_stops_at_a_bad_connection(fresh, monkeypatch):
     monkeypatch.setenv("PAYOUTS_WAREHOUSE_URL", url)
     monkeypatch.setenv("AIRFLOW_CONN_PAYOUTS_SANDBOX", "http://127.0.0.1:9")
     monkeypatch.setenv("PAYOUTS_RAIL_PROVIDERS", "crypto=payouts_chain")
-    monkeypatch.setenv("AIRFLOW_CONN_PAYOUTS_CHAIN", json.dumps({"conn_type": "evm", "host": "127.0.0.1"}))
+    monkeypatch.setenv("AIRFLOW_CONN_PAYOUTS_CHAIN", json.dumps({"conn_type": "chain", "host": "127.0.0.1"}))
     with pytest.raises(AirflowFailException, match="connection 'payouts_chain' .* names no connector kind"):
         flows.open_run(f"dag-run-{tag}", "test", {})
     with psycopg.connect(url) as conn:

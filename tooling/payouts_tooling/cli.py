@@ -128,6 +128,9 @@ def cmd_providers_check(args: argparse.Namespace) -> int:
     try:
         health = connector.health()
         balances = connector.balances() if connector.supports("balances") else []
+    except ConnectorConfigError as exc:  # reached, but not what the connection says (a chain's id, say)
+        print(f"payouts providers check: {exc}", file=sys.stderr)
+        return 2
     except ProviderError as exc:
         print(f"payouts providers check: connection {args.conn_id!r} ({connector.kind}) cannot be reached:"
               f" {exc}", file=sys.stderr)
@@ -140,6 +143,28 @@ def cmd_providers_check(args: argparse.Namespace) -> int:
         "balances": [{"rail": b.rail, "currency": b.currency,
                       "available": money.format_amount(b.available_minor, b.currency)} for b in balances],
     }, default=str))
+    return 0
+
+
+# `payouts run --provider`: who pays besides the sandbox. A value names the function
+# (module:function) that starts and connects its provider for the run and returns the
+# run's DAG steps with its own added; "sandbox" pays every rail (the default).
+RUN_PROVIDERS: dict[str, str | None] = {
+    "sandbox": None,
+    "evm": "payouts_sandbox.evm_chain:for_payouts_run",
+}
+
+
+def cmd_evm_transaction(args: argparse.Namespace) -> int:
+    """Replace (higher fees) or abandon (fill the nonce) an item's unmined chain transaction."""
+    from payouts.providers.contract import ProviderError
+    from payouts.providers.evm.operator import OperatorError, act
+
+    try:
+        print(json.dumps(act(args.conn_id, args.item_id, args.evm_command)))
+    except (OperatorError, ProviderError, ValueError) as exc:
+        print(f"payouts evm {args.evm_command}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -176,6 +201,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             # This process and every Airflow process it starts see the connection.
             os.environ[settings.conn_env_var(settings.SANDBOX_CONN_ID)] = sandbox_url
             progress.note(f"provider sandbox started at {sandbox_url} (connection {settings.SANDBOX_CONN_ID})")
+        steps = ["payout_run", f"clock:{args.days}", "fetch_statements", "reconcile_statements"]
+        if RUN_PROVIDERS[args.provider]:
+            import importlib
+
+            module, _, function = RUN_PROVIDERS[args.provider].partition(":")
+            steps = getattr(importlib.import_module(module), function)(stack, progress, steps)
         try:
             served = registry.check_rail_providers()
         except ConnectorConfigError as exc:
@@ -202,8 +233,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.stage("airflow", "running payout_run, then fetch_statements and reconcile_statements"
                        f" {args.days} provider business day(s) later, in Airflow")
         steps = airflow_env.run_dags(
-            ["payout_run", f"clock:{args.days}", "fetch_statements", "reconcile_statements"],
-            env, {"trigger": "cli", "invocation": invocation}, log_path, prepare=prepare_metadata)
+            steps, env, {"trigger": "cli", "invocation": invocation}, log_path, prepare=prepare_metadata)
         progress.done()
         names = {"warm_up": "airflow_imports", f"clock:{args.days}": "provider_days",
                  "wait_for_go": "airflow_setup_wait"}
@@ -406,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=42, help="seed of the synthetic platform and the sandbox")
     run.add_argument("--period", help="earnings period to seed (default: today, UTC); a new period is new money")
     run.add_argument("--faults", help="sandbox fault knobs, e.g. reject=0.02,return=0.01")
+    run.add_argument("--provider", choices=list(RUN_PROVIDERS), default="sandbox",
+                     help="evm: pay Ethereum's crypto items on a local chain (anvil) unless payouts_evm_ethereum"
+                          " is set; the other rails stay on the sandbox")
     run.set_defaults(func=cmd_run)
 
     db = sub.add_parser("db", help="warehouse schema")
@@ -458,6 +491,15 @@ def build_parser() -> argparse.ArgumentParser:
     check = providers_sub.add_parser("check", help="connect: health and balances per currency (exit 2 when it cannot)")
     check.add_argument("conn_id", help="an Airflow connection id, e.g. payouts_sandbox")
     check.set_defaults(func=cmd_providers_check)
+
+    evm = sub.add_parser("evm", help="operator actions on an item's unmined chain transaction")
+    evm_sub = evm.add_subparsers(dest="evm_command", required=True)
+    for action, text in (("replace", "the same transfer at its nonce, both fee caps raised"),
+                         ("abandon", "a zero-value transfer to self at its nonce; the payment is rejected")):
+        acting = evm_sub.add_parser(action, help=text)
+        acting.add_argument("item_id")
+        acting.add_argument("--conn-id", default="payouts_evm_ethereum")
+        acting.set_defaults(func=cmd_evm_transaction)
 
     sandbox = sub.add_parser("sandbox", help="run the provider sandbox in the foreground")
     sandbox.add_argument("--host", default="127.0.0.1")

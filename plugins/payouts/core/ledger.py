@@ -43,14 +43,23 @@ TRANSFERS: dict[str, list[Leg]] = {
     # came back before its debit was seen
     "return_unsettled": [("clearing", 1, "paid", False), ("fx_position", -1, "paid", True),
                          ("fx_position", 1, "owed", True), ("payable", -1, "owed", False)],
+    # the chain reorganised its payment away after it was accepted: reserved again, sent again later
+    "unsend": [("clearing", 1, "paid", False), ("fx_position", -1, "paid", True),
+               ("fx_position", 1, "owed", True), ("reserved", -1, "owed", False)],
+    # ... after it was settled
+    "unsettle": [("cash", 1, "paid", False), ("fx_position", -1, "paid", True),
+                 ("fx_position", 1, "owed", True), ("reserved", -1, "owed", False)],
 }
 
 
-def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: dict | None = None) -> int:
+def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: dict | None = None,
+                   txn_suffix: str = "") -> int:
     """Post `kind` for every item id that `selection` (a SELECT of item ids) returns.
 
     `selection` is SQL written in this package, never user text; its values
     come in through `params`. Returns the number of transactions posted now.
+    `txn_suffix` names an event that happens again to the same item (the nth
+    reversal after a chain reorganisation): '<kind>:<item_id><suffix>'.
     """
     legs = TRANSFERS[kind]
     fx_kind = all(fx_only for *_, fx_only in legs)
@@ -64,12 +73,12 @@ def post_transfers(conn: psycopg.Connection, kind: str, selection: str, params: 
             return 0
         conn.execute("SET LOCAL enable_nestloop = off")
         rows = f"""
-            SELECT %(__kind)s || ':' || i.item_id, i.recipient_id, i.currency, i.amount_minor,
+            SELECT %(__kind)s || ':' || i.item_id || %(__suffix)s, i.recipient_id, i.currency, i.amount_minor,
                    i.paid_currency, i.paid_amount_minor
             FROM payouts.payout_items i
             WHERE i.item_id {ids} {"AND i.paid_currency IS NOT NULL" if fx_kind else ""}
             """
-        return post_rows(conn, kind, rows, legs, params)
+        return post_rows(conn, kind, rows, legs, dict(params or {}, __suffix=txn_suffix))
 
 
 # kind -> (debit account, credit account) of the amounts that are not an item's own
@@ -157,6 +166,28 @@ def sync_currencies(conn: psycopg.Connection) -> None:
             "ON CONFLICT (code) DO UPDATE SET exponent = EXCLUDED.exponent, kind = EXCLUDED.kind",
             rows,
         )
+
+
+def post_network_fee(conn: psycopg.Connection, event: str, currency: str, fee_minor: int) -> int:
+    """Gas paid for one chain transaction, in the chain's native coin: 'network_fee:<event>' (the
+    transaction hash and its block's), from our cash at the provider to fees. Posted once per
+    event; returns 1 when posted now."""
+    if fee_minor <= 0:
+        return 0
+    return post_rows(conn, "network_fee", "SELECT %(__txn)s, NULL, %(__currency)s, %(__fee)s::bigint, NULL, NULL",
+                     [("fees", 1, "owed", False), ("cash", -1, "owed", False)],
+                     {"__txn": f"network_fee:{event}", "__currency": currency, "__fee": fee_minor})
+
+
+def reverse_network_fees(conn: psycopg.Connection, block_hashes: list[str]) -> int:
+    """The gas of transactions in blocks that left the chain was not paid there: each
+    'network_fee:<tx>@<block>' reversed once, as '<that id>:reversed'."""
+    return post_rows(
+        conn, "network_fee_reversal",
+        "SELECT t.txn_id || ':reversed', NULL, p.currency, p.amount_minor, NULL, NULL"
+        " FROM ledger.transactions t JOIN ledger.postings p USING (txn_id)"
+        " WHERE t.kind = 'network_fee' AND p.account = 'fees' AND split_part(t.txn_id, '@', 2) = ANY(%(__blocks)s)",
+        [("cash", 1, "owed", False), ("fees", -1, "owed", False)], {"__blocks": list(block_hashes)})
 
 
 def unbalanced(conn: psycopg.Connection) -> list[tuple[str, str, int]]:

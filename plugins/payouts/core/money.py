@@ -25,7 +25,10 @@ FIAT_EXPONENTS: dict[str, int] = {
 # On-chain assets: the token's own decimals, not an ISO exponent.
 CRYPTO_EXPONENTS: dict[str, int] = {"USDC": 6, "USDT": 6, "BTC": 8}
 
-EXPONENTS: dict[str, int] = {**FIAT_EXPONENTS, **CRYPTO_EXPONENTS}
+# The chains' native coins: gas is paid and posted in them (wei for ETH), never paid out.
+NATIVE_EXPONENTS: dict[str, int] = {"ETH": 18, "POL": 18}
+
+EXPONENTS: dict[str, int] = {**FIAT_EXPONENTS, **CRYPTO_EXPONENTS, **NATIVE_EXPONENTS}
 
 # Indicative major units per EUR, for limits expressed in euros (KYC tiers) and for the
 # synthetic seed. Never used to convert a payment: payments are quoted by the provider.
@@ -83,7 +86,7 @@ def to_decimal(minor: int, currency: str) -> Decimal:
 
 
 def format_amount(minor: int, currency: str) -> str:
-    return str(to_decimal(minor, currency))
+    return format(to_decimal(minor, currency), "f")  # never 0E-18 for a coin of 18 decimals
 
 
 def eur_limit_minor(eur: int | str | Decimal, currency: str) -> int:

@@ -188,6 +188,11 @@ _ANSWER_SPECS = [
     ReasonSpec("NO_PROVIDER_ANSWER", None, "awaiting_status", "{why}",
                "The provider has no record of a payment whose answer was lost; operations confirm before"
                " anything is sent again."),
+    ReasonSpec("CHAIN_REORG", None, "submitted", "The block of the payment's transaction is no longer on the"
+               " chain; the same signed transaction was broadcast again.",
+               "The block of the payment's chain transaction left the chain (a reorganisation): the send (and"
+               " settlement) reversed, the same signed transaction broadcast again, the poll owns the item until it"
+               " is confirmed again."),
     ReasonSpec("RETURNED", None, "returned", "The payment came back; the destination is blocked until the"
                " payee changes it.",
                "The payment came back days later (camt return); reversal posted, destination blocked."),

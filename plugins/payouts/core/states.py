@@ -19,8 +19,9 @@ TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     "submitted": frozenset({"accepted", "rejected", "awaiting_status", "fallback", "held"}),
     "awaiting_status": frozenset({"accepted", "rejected"}),
     "fallback": frozenset({"submitted", "rejected", "cancelled", "held"}),
-    "accepted": frozenset({"settled", "returned"}),
-    "settled": frozenset({"returned"}),
+    # submitted from accepted/settled: a chain reorganisation dropped the block of its payment.
+    "accepted": frozenset({"settled", "returned", "submitted"}),
+    "settled": frozenset({"returned", "submitted"}),
     "rejected": frozenset(),
     "cancelled": frozenset(),
     "returned": frozenset(),

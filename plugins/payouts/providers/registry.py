@@ -25,6 +25,7 @@ from payouts.providers.contract import CAPABILITIES, Connector, ConnectorConfigE
 # The project's own kinds: name -> the module that registers it when imported.
 BUILTIN_KINDS: dict[str, str] = {
     "generic": "payouts.providers.generic.connector",
+    "evm": "payouts.providers.evm.connector",
 }
 _KINDS: dict[str, type[Connector]] = {}
 _loaded_modules: set[str] = set()
@@ -105,9 +106,11 @@ def kind_of(conn_id: str, connection: Any) -> str:
     if kind is None:
         if (connection.conn_type or "").lower() in ("http", "https"):
             return "generic"
+        if (connection.conn_type or "").lower() == "evm":
+            return "evm"
         raise ConnectorConfigError(
             f"connection {conn_id!r} (type {connection.conn_type!r}) names no connector kind: set its"
-            " extra 'connector' (an http or https connection without one is the generic connector)")
+            " extra 'connector' (an http or https connection without one is the generic connector, an evm one the evm connector)")
     if not isinstance(kind, str) or not kind:
         raise ConnectorConfigError(f"connection {conn_id!r}: extra 'connector' must be a kind's name")
     return kind

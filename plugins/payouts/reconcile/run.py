@@ -398,6 +398,23 @@ _OPEN_LINES = (
 )
 
 
+def _settle_again(conn: psycopg.Connection) -> None:
+    """Items of _matches whose settlement a chain reorganisation took back ('unsettle:<item>:reorg<n>').
+
+    Matched again by the line of their transaction's new block, they are settled
+    again under the same name; once per reversal (the postings are idempotent).
+    Usually one primary-key probe that finds nothing.
+    """
+    n = 1
+    while conn.execute("SELECT 1 FROM _matches m JOIN ledger.transactions t ON t.txn_id IN"
+                       " ('unsettle:' || m.item_id || %(s)s, 'unsend:' || m.item_id || %(s)s) LIMIT 1",
+                       {"s": f":reorg{n}"}).fetchone():
+        ledger.post_transfers(conn, "settle", "SELECT m.item_id FROM _matches m JOIN ledger.transactions t"
+                              " ON t.txn_id = 'unsettle:' || m.item_id || %(s)s", {"s": f":reorg{n}"},
+                              txn_suffix=f":reorg{n}")
+        n += 1
+
+
 def match_pass(conn: psycopg.Connection) -> dict[str, int]:
     """Match every booked line not yet matched; post settlements, fees and returns; open breaks.
 
@@ -450,6 +467,7 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
                      " SELECT line_id, item_id, rule, provider FROM _matches"
                      " ON CONFLICT (line_id, item_id) DO NOTHING")
         ledger.post_transfers(conn, "settle", "SELECT item_id FROM _matches")
+        _settle_again(conn)
         items.move_items(conn, "SELECT item_id FROM _matches", "settled", detail="debit seen on statement")
         conn.execute("CREATE TEMP TABLE _fees (line_id bigint, item_id text, currency text, fee_minor bigint)"
                      " ON COMMIT DROP")

@@ -35,3 +35,6 @@ def test_format_keeps_the_exponent():
     assert money.format_amount(100, "EUR") == "1.00"
     assert money.format_amount(5, "JPY") == "5"
     assert money.format_amount(1, "USDC") == "0.000001"
+    # Small amounts of an 18-decimal coin stay plain decimals (gas in wei), never scientific notation.
+    assert money.format_amount(0, "ETH") == "0.000000000000000000"
+    assert money.format_amount(1, "ETH") == "0.000000000000000001"

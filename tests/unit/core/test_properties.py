@@ -62,6 +62,7 @@ EVENT_OF_MOVE = {
     ("submitted", "accepted"): "send", ("awaiting_status", "accepted"): "send",
     ("accepted", "settled"): "settle", ("settled", "returned"): "return",
     ("accepted", "returned"): "return_unsettled",
+    ("accepted", "submitted"): "unsend", ("settled", "submitted"): "unsettle",
 }
 
 

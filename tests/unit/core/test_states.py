@@ -22,8 +22,10 @@ def test_forbidden_moves(a, b):
 
 
 def test_final_states_have_no_way_out_but_a_return():
+    # ... or a chain reorganisation that dropped a settled payment's block (back to submitted).
     for final in states.FINAL:
-        assert states.TRANSITIONS[final] <= {"returned"}
+        assert states.TRANSITIONS[final] <= {"returned", "submitted"}
+    assert states.TRANSITIONS["settled"] == {"returned", "submitted"}
 
 
 def test_every_state_is_allowed_by_the_table_check():
@@ -33,6 +35,6 @@ def test_every_state_is_allowed_by_the_table_check():
 
 
 def test_sources_of():
-    assert states.sources_of("submitted") == ["approved", "fallback"]
+    assert states.sources_of("submitted") == ["accepted", "approved", "fallback", "settled"]
     assert states.sources_of("cancelled") == ["approved", "fallback", "held", "ready"]
     assert "snapshotted" in states.sources_of("rejected")
