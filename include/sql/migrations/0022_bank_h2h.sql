@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS bank.received (
     state         text NOT NULL CHECK (state IN ('applied', 'stored', 'quarantined')),
     reason        text,
     received_at   timestamptz NOT NULL DEFAULT now(),
+    seq           bigserial UNIQUE,              -- the order of arrival: the statements cursor
     PRIMARY KEY (conn_id, file_name, raw_sha256)
 );
 CREATE INDEX IF NOT EXISTS received_by_msg ON bank.received (conn_id, orgnl_msg_id);
