@@ -7,7 +7,7 @@
     extra.private_key_file   a path to it
     extra.host_key           the bank's host key, pinned ("ssh-ed25519 AAAA..."): required
     extra.inbox, outbox, archive      folders (default /inbox, /outbox, /archive)
-    extra.file_name          the pain.001 file name, with {msg_id} (default "PAYOUTS_{msg_id}.xml")
+    extra.file_name          the pain.001 file name, with {msg_id} (default "{msg_id}.xml")
     extra.pain001_version    "001.001.09" (default) or "001.001.03"
     extra.debtor_name        the account holder's name
     extra.debtor_accounts    currency -> {"iban": ..., "bic": ...} (or just the IBAN)
@@ -27,7 +27,7 @@ from typing import Any
 
 from payouts.providers.contract import ConnectorConfigError
 
-DEFAULT_FILE_NAME = "PAYOUTS_{msg_id}.xml"
+DEFAULT_FILE_NAME = "{msg_id}.xml"
 VERSIONS = ("001.001.09", "001.001.03")
 
 

@@ -41,6 +41,7 @@ from payouts.providers.contract import (
 from payouts.providers.registry import register
 
 log = logging.getLogger(__name__)
+logging.getLogger("asyncssh").setLevel(logging.WARNING)  # its per-connection lines would flood task logs
 
 STATEMENT_ROOTS = ("BkToCstmrStmt", "BkToCstmrDbtCdtNtfctn", "BkToCstmrAcctRpt")
 
@@ -306,10 +307,10 @@ class BankH2HConnector(Connector):
                 store.set_state(conn, self.conn_id, name, "uploaded", f"found {found}")
                 return
             if found is None and not self.cfg.rejects_duplicate_msg_id:
-                store.set_state(conn, self.conn_id, name, "parked",
-                                "an upload may have reached the bank and its inbox cannot be listed; the bank does"
-                                " not refuse duplicate MsgIds: a person must confirm with the bank")
-                log.error("%s: file %s parked: its upload cannot be confirmed", self.conn_id, name)
+                self._park(name, row["msg_id"], "FILE_UNCONFIRMED",
+                           f"An upload of file {name} may have reached the bank and its inbox cannot be listed; the"
+                           " bank does not refuse duplicate MsgIds, so it is not sent again: a person must confirm"
+                           " with the bank.")
                 return
         sftp = await self._client()
         store.set_state(conn, self.conn_id, name, "uploading", None, begin_upload=True)
@@ -349,9 +350,21 @@ class BankH2HConnector(Connector):
         if store.sha256(there) == row["wire_sha256"]:
             store.set_state(conn, self.conn_id, name, "uploaded", "already in the inbox")
         else:
-            store.set_state(conn, self.conn_id, name, "parked",
-                            f"another file named {name} is in the bank's inbox; ours was not sent")
-            log.error("%s: file %s parked: a different file of that name is in the inbox", self.conn_id, name)
+            self._park(name, row["msg_id"], "FILE_NAME_TAKEN",
+                       f"Another file named {name} is in the bank's inbox; ours was not sent: a person must look.")
+
+    def _park(self, name: str, msg_id: str, code: str, why: str, state: str = "parked") -> None:
+        """Alert, mark the file, and park its submitted items as awaiting_status with the reason."""
+        from payouts import items
+
+        conn = self.db()
+        log.error("ALERT %s: %s", self.conn_id, why)
+        with conn.transaction():
+            items.move_items(
+                conn, "SELECT fi.end_to_end_id FROM bank.file_items fi WHERE fi.conn_id = %(c)s AND fi.msg_id = %(m)s",
+                "awaiting_status", {"c": self.conn_id, "m": msg_id}, detail=f"{state}: {name}",
+                reasons=[items.reason(code, why)])
+            store.set_state(conn, self.conn_id, name, state, why)
 
     async def _find_sent(self, row: dict) -> str | None | bool:
         """Where the bank shows the file: 'inbox', 'archive', 'report'; False when nowhere; None when the
@@ -496,23 +509,16 @@ class BankH2HConnector(Connector):
         park their submitted items as awaiting_status with the reason. Never a resend."""
         if self.cfg.reports != "all":
             return
-        from payouts import items
-
         conn = self.db()
         late = conn.execute(
             "SELECT file_name, msg_id FROM bank.files WHERE conn_id = %s AND state = 'uploaded'"
             " AND reported_at IS NULL AND uploaded_at < now() - make_interval(secs => %s)",
             (self.conn_id, self.cfg.status_wait_s)).fetchall()
         for name, msg_id in late:
-            why = (f"No pain.002 from the bank for file {name} (MsgId {msg_id}) within"
-                   f" {self.cfg.status_wait_s:g} s; operations must ask the bank. The file is not sent again.")
-            log.error("ALERT %s: %s", self.conn_id, why)
-            with conn.transaction():
-                items.move_items(
-                    conn, "SELECT fi.end_to_end_id FROM bank.file_items fi WHERE fi.conn_id = %(c)s"
-                    " AND fi.msg_id = %(m)s", "awaiting_status", {"c": self.conn_id, "m": msg_id},
-                    detail=f"no pain.002 for {name}", reasons=[items.reason("NO_STATUS_REPORT", why)])
-                store.set_state(conn, self.conn_id, name, "no_report", why)
+            self._park(name, msg_id, "NO_STATUS_REPORT",
+                       f"No pain.002 from the bank for file {name} (MsgId {msg_id}) within"
+                       f" {self.cfg.status_wait_s:g} s; operations must ask the bank. The file is not sent again.",
+                       state="no_report")
 
     # -- statements, health ---------------------------------------------------------------
 

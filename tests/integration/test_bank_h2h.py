@@ -1,0 +1,429 @@
+"""A bank host-to-host against a real SFTP server (the sandbox bank, asyncssh on loopback) and a
+real warehouse: pain.001 files in, pain.002 and camt.053 out, every repeat harmless."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from payouts.iso20022.pain001 import validate
+from payouts.providers import registry
+from payouts.providers.bank_h2h import store
+from payouts.providers.contract import AmbiguousOutcome, ProviderError
+from payouts.reconcile import run as recon
+from payouts.submit import poll_pending, submit_batch
+from payouts_sandbox.bank.process import start_bank
+
+from test_payout_run_stages import _prepare, fresh  # noqa: F401  (fixture)
+
+BANK_RAILS = ("sepa_instant", "sepa_credit", "swift", "faster_payments", "ach")
+SHARED_XSD = Path(__file__).resolve().parents[3] / "shared" / "data" / "xsd"
+
+
+@pytest.fixture()
+def bank_env(fresh, tmp_path, monkeypatch):
+    """A fresh warehouse whose bank rails name the connection payouts_bank; `start(...)` starts the bank."""
+    url, tag = fresh
+    monkeypatch.setenv("PAYOUTS_WAREHOUSE_URL", url)
+    monkeypatch.setenv("PAYOUTS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PAYOUTS_RAIL_PROVIDERS", ",".join(f"{r}=payouts_bank" for r in BANK_RAILS))
+    monkeypatch.setenv("PAYOUTS_FX_PROVIDER", "payouts_bank")
+    started = []
+
+    class Env:
+        def __init__(self):
+            self.url, self.tag, self.bank = url, tag, None
+
+        def start(self, connection_extra: dict | None = None, **bank_options):
+            if self.bank is not None:
+                self.bank.stop()
+            self.bank = start_bank(tmp_path / "bank", **bank_options)
+            started.append(self.bank)
+            monkeypatch.setenv("AIRFLOW_CONN_PAYOUTS_BANK", self.bank.connection_json(**(connection_extra or {})))
+            return self.bank
+
+        def connector(self):
+            return registry.connector("payouts_bank")
+
+        def folder(self, name: str) -> list[str]:
+            return sorted(p.name for p in (self.bank.root / name).iterdir() if not p.name.startswith("."))
+
+    env = Env()
+    yield env
+    for bank in started:
+        bank.stop()
+
+
+def _bank_batches(plan):
+    return [b for rail in BANK_RAILS for b in plan.get(rail, [])]
+
+
+def _submit_all(conn, env, plan):
+    outcomes = []
+    for batch in _bank_batches(plan):
+        connector = env.connector()
+        try:
+            outcomes.append(submit_batch(conn, connector, batch))
+        finally:
+            connector.close()
+    return outcomes
+
+
+def _statuses(conn, run_id):
+    return dict(conn.execute("SELECT status, count(*) FROM payouts.payout_items WHERE run_id = %s"
+                             " AND rail = ANY(%s) GROUP BY 1", (run_id, list(BANK_RAILS))).fetchall())
+
+
+def _item_rows(conn, run_id):
+    return {i: (s, r) for i, s, r in conn.execute(
+        "SELECT item_id, status, reasons FROM payouts.payout_items WHERE run_id = %s AND rail = ANY(%s)",
+        (run_id, list(BANK_RAILS))).fetchall()}
+
+
+def _poll(conn):
+    return poll_pending(conn, registry.connector)
+
+
+def test_a_run_goes_out_as_files_comes_back_as_reports_and_statements_and_repeats_send_nothing(bank_env):
+    bank = bank_env.start()
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        outcomes = _submit_all(conn, bank_env, plan)
+        sent = sum(o.sent for o in outcomes)
+        assert sent >= 3 and sum(o.pending for o in outcomes) == sent
+        assert _statuses(conn, run_id) == {"submitted": sent} | {
+            k: v for k, v in _statuses(conn, run_id).items() if k != "submitted"}
+        files = conn.execute("SELECT file_name, msg_id, state, plain, plain_sha256, wire_sha256, item_count"
+                             " FROM bank.files WHERE conn_id = 'payouts_bank' ORDER BY 1").fetchall()
+        assert len(files) == len(_bank_batches(plan)) and sum(f[6] for f in files) == sent
+        # Valid against the official XSD (the shared copy), and what the bank received is what was stored.
+        for name, msg_id, state, plain, plain_sha, wire_sha, _ in files:
+            assert state == "uploaded" and plain_sha == wire_sha == store.sha256(plain)
+            assert validate(plain, "001.001.09", schema_path=SHARED_XSD / "pain.001.001.09.xsd") == []
+            assert store.sha256((bank.root / "archive" / name).read_bytes()) == plain_sha
+        archived = bank_env.folder("archive")
+        assert archived == sorted(f[0] for f in files)
+
+        # A retried submit task of every batch: the stored files are found delivered, nothing is uploaded again.
+        _submit_all(conn, bank_env, plan)
+        assert bank_env.folder("archive") == archived
+        assert conn.execute("SELECT sum(uploads) FROM bank.files").fetchone()[0] == len(files)
+
+        counts = _poll(conn)
+        assert counts["resolved"] == sent and counts["pending"] == 0, counts
+        assert _statuses(conn, run_id).get("accepted") == sent
+        received = conn.execute("SELECT kind, state, count(*) FROM bank.received GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+        # An ACTC and a final report per file; one camt.053 per account and file.
+        assert ("pain.002", "applied", 2 * len(files)) in received
+        assert all(state != "quarantined" for _, state, _ in received)
+        assert set(conn.execute("SELECT iso_status FROM bank.file_items").fetchall()) == {("ACSC",)}
+
+        # The statements: fetched into the store, reconciled with no breaks, every item settled.
+        connector = bank_env.connector()
+        try:
+            fetched = recon.fetch_statements(conn, connector, "payouts_bank")
+            assert fetched and recon.fetch_statements(conn, connector, "payouts_bank") == []
+        finally:
+            connector.close()
+        loaded = recon.load_files(conn, recon.pending_files("payouts_bank"), "payouts_bank")
+        assert all(f["loaded"] and not f.get("quarantined") for f in loaded), loaded
+        counts = recon.match_pass(conn)
+        assert _statuses(conn, run_id) == {"settled": sent}
+        assert conn.execute("SELECT count(*) FROM recon.breaks").fetchone()[0] == 0, counts
+        # Polled again: nothing pending, nothing read twice.
+        assert _poll(conn)["polled"] == 0
+
+
+def test_a_retry_after_a_crash_before_or_after_the_rename_sends_the_file_once(bank_env):
+    bank = bank_env.start()
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        first, second = _bank_batches(plan)[:2]
+        # The state a crash leaves: the write-ahead row says an upload began. Before the rename
+        # only the temporary name exists; after it, the bank has the file.
+        for batch, renamed in ((first, False), (second, True)):
+            connector = bank_env.connector()
+            try:
+                real_deliver = connector._deliver
+
+                async def crash(name, renamed=renamed, connector=connector):
+                    row = store.file_row(connector.db(), connector.conn_id, name)
+                    store.set_state(connector.db(), connector.conn_id, name, "uploading", begin_upload=True)
+                    sftp = await connector._client()
+                    temp = f"/inbox/.{name}.1.part"
+                    async with sftp.open(temp, "wb") as f:
+                        await f.write(row["wire"])
+                    if renamed:
+                        await sftp.rename(temp, f"/inbox/{name}")
+                    raise KeyboardInterrupt("the worker died")
+
+                connector._deliver = crash
+                with pytest.raises(KeyboardInterrupt):
+                    submit_batch(conn, connector, batch)
+            finally:
+                connector.close()
+        assert len(bank_env.folder("archive")) == 1  # only the renamed one reached the bank
+        # The retried tasks: the renamed file is found (archive, reports), the other uploaded now.
+        for batch in (first, second):
+            connector = bank_env.connector()
+            try:
+                submit_batch(conn, connector, batch)
+            finally:
+                connector.close()
+        names = [n for n, in conn.execute("SELECT file_name FROM bank.files ORDER BY 1").fetchall()]
+        assert bank_env.folder("archive") == names  # each file once: no second copy, no DU01
+        assert _poll(conn)["resolved"] == first["item_count"] + second["item_count"]
+        assert conn.execute("SELECT count(*) FROM bank.received WHERE reason LIKE 'duplicate%'").fetchone()[0] == 0
+
+
+def test_a_file_uploaded_twice_is_refused_by_msg_id_and_rejects_no_item(bank_env):
+    bank = bank_env.start()
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        batch = _bank_batches(plan)[0]
+        connector = bank_env.connector()
+        submit_batch(conn, connector, batch)
+        connector.close()
+        name, wire = conn.execute("SELECT file_name, wire FROM bank.files").fetchone()
+        # The same file dropped again (by a person, another system): the bank refuses its MsgId.
+        (bank.root / "inbox" / name).write_bytes(wire)
+        deadline = time.monotonic() + 10
+        while (bank.root / "inbox" / name).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # The bank picks up on rename only; this file came by another way: scan by restarting with a pick-up loop.
+        bank_env.start(pickup_s=0.2)
+        deadline = time.monotonic() + 10
+        while (bank_env.bank.root / "inbox" / name).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        counts = _poll(conn)
+        assert counts["resolved"] == batch["item_count"]
+        assert _statuses(conn, run_id).get("accepted") == batch["item_count"]
+        dup = conn.execute("SELECT reason FROM bank.received WHERE reason LIKE 'duplicate%'").fetchall()
+        assert dup == [("duplicate MsgId: no payment changed",)]
+        assert conn.execute("SELECT count(*) FROM payouts.payout_items WHERE status IN ('rejected', 'fallback')"
+                            " AND run_id = %s AND rail = %s", (run_id, batch["rail"])).fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("duplicates_refused", [False, True])
+def test_an_upload_that_cannot_be_confirmed_is_parked_unless_the_bank_refuses_duplicates(bank_env, duplicates_refused):
+    bank_env.start({"rejects_duplicate_msg_id": duplicates_refused}, inbox_listable=False)
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        batch = _bank_batches(plan)[0]
+        connector = bank_env.connector()
+        try:
+            async def crash(name, connector=connector):
+                store.set_state(connector.db(), connector.conn_id, name, "uploading", begin_upload=True)
+                raise KeyboardInterrupt("the worker died")
+
+            connector._deliver = crash
+            with pytest.raises(KeyboardInterrupt):
+                submit_batch(conn, connector, batch)
+        finally:
+            connector.close()
+        connector = bank_env.connector()
+        try:
+            submit_batch(conn, connector, batch)
+        finally:
+            connector.close()
+        state, detail = conn.execute("SELECT state, detail FROM bank.files").fetchone()
+        if duplicates_refused:
+            assert state == "uploaded" and len(bank_env.folder("archive")) == 1
+            assert _poll(conn)["resolved"] == batch["item_count"]
+        else:
+            assert state == "parked" and "cannot be listed" in detail
+            assert bank_env.folder("archive") == []  # never sent on a guess
+            rows = _item_rows(conn, run_id)
+            parked = [r for s, r in rows.values() if s == "awaiting_status"]
+            assert len(parked) == batch["item_count"] and {r[-1]["code"] for r in parked} == {"FILE_UNCONFIRMED"}
+            assert _poll(conn)["polled"] == 0 and bank_env.folder("archive") == []
+
+
+def test_partial_and_file_rejections_follow_the_reason_catalogue(bank_env):
+    bank_env.start(faults="partial_reject=1")
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        _submit_all(conn, bank_env, plan)
+        _poll(conn)
+        per_file = conn.execute("SELECT msg_id, array_agg(DISTINCT iso_status ORDER BY iso_status)"
+                                " FROM bank.file_items GROUP BY 1").fetchall()
+        assert {tuple(s) for _, s in per_file} <= {("ACSC", "RJCT"), ("RJCT",)}
+        assert any(tuple(s) == ("ACSC", "RJCT") for _, s in per_file)  # PART: some through, some not
+        rows = _item_rows(conn, run_id)
+        rejected = [r for s, r in rows.values() if s == "rejected"]
+        assert rejected and all(r[-1]["iso_code"] == "AC04" and r[-1]["code"] == "ACCOUNT_REJECTED" for r in rejected)
+        blocked = conn.execute("SELECT count(*) FROM payouts.recipients WHERE destination_blocked_reason IS NOT NULL"
+                               ).fetchone()[0]
+        assert blocked == len(rejected)
+        assert {s for s, _ in rows.values()} <= {"accepted", "rejected", "held", "cancelled"}
+
+
+def test_a_rejected_file_rejects_its_items(bank_env):
+    bank_env.start(faults="file_reject=1")
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        sent = sum(o.sent for o in _submit_all(conn, bank_env, plan))
+        assert _poll(conn)["resolved"] == sent
+        rows = _item_rows(conn, run_id)
+        assert sum(1 for s, _ in rows.values() if s == "rejected") == sent
+        assert {r[-1]["iso_code"] for s, r in rows.values() if s == "rejected"} == {"MS03"}
+
+
+def test_a_lost_status_report_parks_the_items_with_the_reason_and_sends_nothing_again(bank_env):
+    bank_env.start({"status_wait_s": 1}, faults="pain002_missing=1")
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        sent = sum(o.sent for o in _submit_all(conn, bank_env, plan))
+        assert _poll(conn)["pending"] == sent  # within the wait: still waiting
+        time.sleep(1.2)
+        _poll(conn)
+        rows = _item_rows(conn, run_id)
+        parked = [r for s, r in rows.values() if s == "awaiting_status"]
+        assert len(parked) == sent and all(r[-1]["code"] == "NO_STATUS_REPORT" for r in parked)
+        assert {s for s, in conn.execute("SELECT state FROM bank.files").fetchall()} == {"no_report"}
+        assert len(bank_env.folder("archive")) == len(_bank_batches(plan))  # nothing resent
+        assert _poll(conn)["polled"] == 0
+
+
+def test_a_late_status_report_is_applied_when_it_comes(bank_env):
+    bank_env.start(faults="pain002_late=1", late_s=1.0)
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        sent = sum(o.sent for o in _submit_all(conn, bank_env, plan))
+        assert _poll(conn)["pending"] == sent
+        time.sleep(1.6)
+        assert _poll(conn)["resolved"] == sent
+        assert _statuses(conn, run_id).get("accepted") == sent
+
+
+def test_a_bank_that_reports_only_rejections(bank_env):
+    bank_env.start({"reports": "rejections", "status_wait_s": 1}, reports="rejections", faults="reject=0.5", seed=3)
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        sent = sum(o.sent for o in _submit_all(conn, bank_env, plan))
+        first = _poll(conn)
+        rejected_now = first["resolved"]
+        assert 0 < rejected_now < sent, first  # the rejections came at once; silence is not yet acceptance
+        time.sleep(1.2)
+        assert _poll(conn)["resolved"] == sent - rejected_now
+        statuses = _statuses(conn, run_id)
+        assert statuses.get("accepted") == sent - rejected_now
+        assert statuses.get("rejected", 0) + statuses.get("fallback", 0) + statuses.get("held", 0) >= rejected_now
+
+
+def test_a_dropped_upload_executes_nothing_and_the_retry_sends_it_once(bank_env):
+    bank_env.start(faults="upload_drop=1")
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        batch = _bank_batches(plan)[0]
+        connector = bank_env.connector()
+        try:
+            with pytest.raises(AmbiguousOutcome):  # the task fails; Airflow retries it
+                submit_batch(conn, connector, batch)
+        finally:
+            connector.close()
+        assert bank_env.folder("archive") == [] and bank_env.folder("inbox") == []
+        bank_env.start()  # the line is back
+        connector = bank_env.connector()
+        try:
+            submit_batch(conn, connector, batch)
+        finally:
+            connector.close()
+        assert len(bank_env.folder("archive")) == 1
+        assert _poll(conn)["resolved"] == batch["item_count"]
+
+
+def _drop_in_outbox(bank, name: str, data: bytes) -> None:
+    (bank.root / "outbox" / name).write_bytes(data)
+
+
+def test_bad_files_from_the_bank_are_quarantined_with_the_reason_and_change_nothing(bank_env, shared_data):
+    bank = bank_env.start()
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        batch = _bank_batches(plan)[0]
+        connector = bank_env.connector()
+        submit_batch(conn, connector, batch)
+        connector.close()
+        msg_id = conn.execute("SELECT msg_id FROM bank.files").fetchone()[0]
+        # The bank's own reports are taken away: only the bad files are left to read.
+        for name in bank_env.folder("outbox"):
+            (bank.root / "outbox" / name).unlink()
+        before = _item_rows(conn, run_id)
+        real = (shared_data / "pain" / "moov-iso20022_pain002-epo_p_0_0_0_2018031510491259.xml").read_bytes()
+        _drop_in_outbox(bank, "A_truncated.xml", b'<?xml version="1.0"?><Document><CstmrPmtStsRpt><OrgnlGrpInfAndSts>'
+                        + msg_id.encode())
+        _drop_in_outbox(bank, "B_never_sent.xml", real)
+        camt = (shared_data / "camt" / "genkgo_camt053.v8.xml").read_bytes()
+        _drop_in_outbox(bank, "C_foreign.xml", camt)
+        connector = bank_env.connector()
+        try:
+            connector.poll_reports()
+            page = connector.fetch_statements(None, Path(bank_env.bank.root.parent / "fetched"))
+        finally:
+            connector.close()
+        reasons = dict(conn.execute("SELECT file_name, reason FROM bank.received WHERE state = 'quarantined'").fetchall())
+        assert "malformed pain.002" in reasons["A_truncated.xml"]
+        assert "pain.002 for a file never sent (OrgnlMsgId" in reasons["B_never_sent.xml"]
+        assert "not ours" in reasons["C_foreign.xml"]
+        assert page.files == []
+        assert _item_rows(conn, run_id) == before
+        assert conn.execute("SELECT count(*) FROM bank.file_items WHERE iso_status IS NOT NULL").fetchone()[0] == 0
+
+
+def test_a_host_key_that_does_not_match_is_refused(bank_env, tmp_path, monkeypatch):
+    from payouts_sandbox.bank.process import new_key_pair
+
+    bank_env.start()
+    _, other = new_key_pair(tmp_path, "other_host_key")
+    conn_json = json.loads(bank_env.bank.connection_json())
+    conn_json["extra"]["host_key"] = other
+    monkeypatch.setenv("AIRFLOW_CONN_PAYOUTS_BANK", json.dumps(conn_json))
+    connector = bank_env.connector()
+    try:
+        with pytest.raises(ProviderError, match="does not match the pinned key"):
+            connector.health()
+    finally:
+        connector.close()
+
+
+@pytest.mark.parametrize("same_bytes", [True, False])
+def test_a_rename_onto_a_name_already_in_the_inbox_never_overwrites(bank_env, same_bytes):
+    bank = bank_env.start()
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        batch = _bank_batches(plan)[0]
+        connector = bank_env.connector()
+        try:
+            # The file is written (write-ahead) but not sent; meanwhile a file of its name reached the
+            # inbox (another worker's rename that won the race, or a stranger's file).
+            real_deliver = connector._deliver
+
+            async def stop_before_sending(name):
+                raise KeyboardInterrupt("stopped before the upload")
+
+            connector._deliver = stop_before_sending
+            with pytest.raises(KeyboardInterrupt):
+                submit_batch(conn, connector, batch)
+            connector._deliver = real_deliver
+            name, wire = conn.execute("SELECT file_name, wire FROM bank.files").fetchone()
+            squatter = wire if same_bytes else wire.replace(b"<NbOfTxs>", b"<!-- another -->\n<NbOfTxs>", 1)
+            (bank.root / "inbox" / name).write_bytes(squatter)
+            submit_batch(conn, connector, batch)
+        finally:
+            connector.close()
+        assert (bank.root / "inbox" / name).read_bytes() == squatter  # never overwritten
+        state, uploads = conn.execute("SELECT state, uploads FROM bank.files").fetchone()
+        assert uploads == 1 and bank_env.folder("archive") == []
+        assert [p.name for p in (bank.root / "inbox").iterdir() if p.name.startswith(".")] == []  # temp removed
+        if same_bytes:
+            assert state == "uploaded"
+        else:
+            assert state == "parked"
+            rows = _item_rows(conn, run_id)
+            assert {r[-1]["code"] for s, r in rows.values() if s == "awaiting_status"} == {"FILE_NAME_TAKEN"}
