@@ -146,6 +146,14 @@ def cmd_providers_check(args: argparse.Namespace) -> int:
     return 0
 
 
+# `payouts run --provider NAME`: "module:function" that starts the provider and names it for its rails
+# (payouts_sandbox.bank.run.start_for_run is the model); None: the API sandbox serves every rail.
+RUN_PROVIDERS: dict[str, str | None] = {
+    "sandbox": None,
+    "bank": "payouts_sandbox.bank.run:start_for_run",
+}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from payouts import airflow_env, rails, seed
     from payouts.providers import registry
@@ -161,6 +169,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         progress.stage("providers", "checking the provider connections of the rails")
         sandbox_url = None
+        run_provider = None
+        if RUN_PROVIDERS[args.provider]:
+            import importlib
+
+            module, _, function = RUN_PROVIDERS[args.provider].partition(":")
+            run_provider = getattr(importlib.import_module(module), function)(stack, args.faults, args.seed,
+                                                                             progress.note)
         try:
             served = rails.provider_rails()
         except rails.RailConfigError as exc:
@@ -204,7 +219,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.stage("airflow", "running payout_run, then fetch_statements and reconcile_statements"
                        f" {args.days} provider business day(s) later, in Airflow")
         steps = airflow_env.run_dags(
-            ["payout_run", f"clock:{args.days}", "fetch_statements", "reconcile_statements"],
+            ["payout_run", f"clock:{args.days}", *(run_provider.steps if run_provider else []),
+             "fetch_statements", "reconcile_statements"],
             env, {"trigger": "cli", "invocation": invocation}, log_path, prepare=prepare_metadata)
         progress.done()
         names = {"warm_up": "airflow_imports", f"clock:{args.days}": "provider_days",
@@ -236,6 +252,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.out:
             copied = copy_statements(Path(args.out) / "statements")
             summary["statements_written"] = copied
+            if run_provider and run_provider.copy_out:
+                summary["files_exchanged"] = run_provider.copy_out(Path(args.out))
         if args.summary:
             Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
             Path(args.summary).write_text(json.dumps(summary, indent=2, default=str))
@@ -408,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=42, help="seed of the synthetic platform and the sandbox")
     run.add_argument("--period", help="earnings period to seed (default: today, UTC); a new period is new money")
     run.add_argument("--faults", help="sandbox fault knobs, e.g. reject=0.02,return=0.01")
+    run.add_argument("--provider", choices=sorted(RUN_PROVIDERS), default="sandbox",
+                     help="who pays the bank rails: the API sandbox, or the sandbox bank over SFTP"
+                          " (files under DIR/bank/ with --out)")
     run.set_defaults(func=cmd_run)
 
     db = sub.add_parser("db", help="warehouse schema")

@@ -20,7 +20,8 @@ from payouts_sandbox.process import SANDBOX_DIR
 DEBTOR_ACCOUNTS = {
     "EUR": {"iban": "DE89370400440532013000", "bic": "COBADEFFXXX"},
     "GBP": {"iban": "GB29NWBK60161331926819", "bic": "NWBKGB2LXXX"},
-    "USD": {"iban": "DE02120300000000202051", "bic": "BYLADEM1001"},
+    "USD": {"iban": "DE62370400440532013001", "bic": "COBADEFFXXX"},
+    "*": {"iban": "DE35370400440532013002", "bic": "COBADEFFXXX"},   # every other currency, converted
 }
 
 

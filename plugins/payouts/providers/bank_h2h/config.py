@@ -10,7 +10,8 @@
     extra.file_name          the pain.001 file name, with {msg_id} (default "{msg_id}.xml")
     extra.pain001_version    "001.001.09" (default) or "001.001.03"
     extra.debtor_name        the account holder's name
-    extra.debtor_accounts    currency -> {"iban": ..., "bic": ...} (or just the IBAN)
+    extra.debtor_accounts    currency -> {"iban": ..., "bic": ...} (or just the IBAN); "*": the account
+                             that pays every other currency (the bank converts)
     extra.max_per_file       most transactions per file (default 10000)
     extra.status_wait_s      how long to wait for a pain.002 (default 14400: four hours)
     extra.reports            "all" (default) or "rejections" (the bank reports only rejections)
@@ -64,6 +65,9 @@ class BankConfig:
     def our_ibans(self) -> frozenset[str]:
         return frozenset(a.iban for a in self.debtor_accounts.values())
 
+    def account_for(self, currency: str) -> DebtorAccount | None:
+        return self.debtor_accounts.get(currency) or self.debtor_accounts.get("*")
+
     def name_for(self, msg_id: str) -> str:
         return self.file_name.format(msg_id=msg_id) + (".pgp" if self.pgp else "")
 
@@ -104,7 +108,7 @@ def from_connection(conn_id: str, connection: Any) -> BankConfig:
             value = {"iban": value}
         if not isinstance(value, dict) or not value.get("iban"):
             raise _error(conn_id, f"extra debtor_accounts[{currency!r}] needs an iban")
-        accounts[str(currency).upper()] = DebtorAccount("".join(value["iban"].split()).upper(),
+        accounts["*" if currency == "*" else str(currency).upper()] = DebtorAccount("".join(value["iban"].split()).upper(),
                                                         value.get("bic"))
     if not accounts:
         raise _error(conn_id, "extra debtor_accounts names no account (currency -> IBAN)")

@@ -257,7 +257,7 @@ class BankH2HConnector(Connector):
                 creditor_name=c.name, creditor_iban=c.iban or None,
                 creditor_account_id=None if c.iban else (c.account_number or None),
                 creditor_bic=c.bic or None, creditor_country=c.country or None)
-            if p.currency not in cfg.debtor_accounts:
+            if cfg.account_for(p.currency) is None:
                 refused.append(PaymentResult(p.idempotency_key, p.end_to_end_id, "rejected", "AM03"))
                 continue
             if payment_problems(transfer, version=cfg.pain001_version, instant=rail == "sepa_instant"):
@@ -266,7 +266,7 @@ class BankH2HConnector(Connector):
             by_currency.setdefault(p.currency, []).append((p, transfer))
         names: list[str] = []
         for currency, rows in sorted(by_currency.items()):
-            account = cfg.debtor_accounts[currency]
+            account = cfg.account_for(currency)
             debtor = Debtor(cfg.debtor_name, account.iban, account.bic)
             day = self._execution_date(conn, rail, rows[0][0].end_to_end_id)
             for start in range(0, len(rows), cfg.max_per_file):
