@@ -35,7 +35,7 @@ def write_pain002(*, msg_id: str, original_msg_id: str, original_msg_name: str, 
                   version: str = "001.001.10", created_at: dt.datetime | None = None) -> bytes:
     if version not in VERSIONS:
         raise ValueError(f"pain.002 version {version!r} is not one of {', '.join(VERSIONS)}")
-    ns = f"urn:iso:std:iso:20022:tech:xsd:pain.{version}"
+    ns = f"urn:iso:std:iso:20022:tech:xsd:pain.002.{version.split('.', 1)[1]}"
     q = f"{{{ns}}}"
 
     def sub(parent, tag, text=None):
