@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -427,3 +428,85 @@ def test_a_rename_onto_a_name_already_in_the_inbox_never_overwrites(bank_env, sa
             assert state == "parked"
             rows = _item_rows(conn, run_id)
             assert {r[-1]["code"] for s, r in rows.values() if s == "awaiting_status"} == {"FILE_NAME_TAKEN"}
+
+
+# -- PGP ----------------------------------------------------------------------------------
+
+def _gpg_home(homes: list) -> Path:
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="g", dir="/tmp"))  # short: gpg-agent's socket lives in it
+    homes.append(home)
+    return home
+
+
+def _new_key(home: Path, who: str):
+    import gnupg
+
+    gpg = gnupg.GPG(gnupghome=str(home))
+    key = gpg.gen_key(gpg.gen_key_input(key_type="EDDSA", key_curve="ed25519", subkey_type="ECDH",
+                                        subkey_curve="cv25519", name_real=who, name_email=f"{who}@example.com",
+                                        no_protection=True))
+    assert key.fingerprint, key.stderr
+    return gpg, key.fingerprint
+
+
+@pytest.fixture()
+def pgp_keys():
+    """The platform's key, the bank's key (each in a home of its own) and an impostor's."""
+    import shutil
+    import subprocess
+
+    homes: list[Path] = []
+    platform_gpg, platform_fpr = _new_key(_gpg_home(homes), "platform")
+    bank_home = _gpg_home(homes)
+    bank_gpg, bank_fpr = _new_key(bank_home, "bank")
+    bank_gpg.import_keys(platform_gpg.export_keys(platform_fpr))
+    impostor_gpg, impostor_fpr = _new_key(_gpg_home(homes), "impostor")
+    impostor_gpg.import_keys(platform_gpg.export_keys(platform_fpr))
+    keys = SimpleNamespace(
+        connection={"home": str(_gpg_home(homes)), "fingerprint": platform_fpr,
+                    "private_key": platform_gpg.export_keys(platform_fpr, secret=True, expect_passphrase=False),
+                    "bank_public_key": bank_gpg.export_keys(bank_fpr), "bank_fingerprint": bank_fpr},
+        bank={"home": str(bank_home), "fingerprint": bank_fpr, "peer": platform_fpr},
+        impostor=(impostor_gpg, impostor_fpr, platform_fpr))
+    yield keys
+    for home in homes:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_pgp_files_are_signed_and_encrypted_both_ways_and_only_the_pinned_signer_is_believed(bank_env, pgp_keys):
+    bank = bank_env.start({"pgp": pgp_keys.connection}, pgp=pgp_keys.bank)
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        sent = sum(o.sent for o in _submit_all(conn, bank_env, plan))
+        archived = bank_env.folder("archive")
+        assert archived and all(n.endswith(".xml.pgp") for n in archived)
+        for name in archived:
+            data = (bank.root / "archive" / name).read_bytes()
+            assert data.startswith(b"-----BEGIN PGP MESSAGE-----") and b"CstmrCdtTrfInitn" not in data
+        assert bank_env.folder("refused") == []  # the bank believed our signature
+        outbox = bank_env.folder("outbox")
+        assert outbox and all(n.endswith(".pgp") for n in outbox)
+        # A status report that names every payment rejected, signed by another key: refused, applied to nothing.
+        impostor_gpg, impostor_fpr, platform_fpr = pgp_keys.impostor
+        msg_id = conn.execute("SELECT msg_id FROM bank.files ORDER BY file_name LIMIT 1").fetchone()[0]
+        forged = impostor_gpg.encrypt(_report_rejecting_all(msg_id), [platform_fpr], sign=impostor_fpr,
+                                      always_trust=True, armor=True)
+        assert forged.ok
+        (bank.root / "outbox" / "A_FORGED.xml.pgp").write_bytes(bytes(forged.data))
+        counts = _poll(conn)
+        assert counts["resolved"] == sent and _statuses(conn, run_id).get("accepted") == sent
+        reason = conn.execute("SELECT reason FROM bank.received WHERE file_name = 'A_FORGED.xml.pgp'").fetchone()[0]
+        assert "not signed by the bank's pinned key" in reason or "not by the bank's pinned key" in reason
+        plain = conn.execute("SELECT count(*) FROM bank.received WHERE state = 'applied' AND plain LIKE '%%CstmrPmtStsRpt%%'"
+                             ).fetchone()[0]
+        assert plain == 2 * len(archived)  # every genuine report decrypted, kept in plain beside its raw bytes
+
+
+def _report_rejecting_all(msg_id: str) -> bytes:
+    from payouts_sandbox.bank.pain002 import write_pain002
+
+    return write_pain002(msg_id="FORGED1", original_msg_id=msg_id, original_msg_name="pain.001.001.09",
+                         group_status="RJCT", group_reason="AC04")
