@@ -510,3 +510,40 @@ def _report_rejecting_all(msg_id: str) -> bytes:
 
     return write_pain002(msg_id="FORGED1", original_msg_id=msg_id, original_msg_name="pain.001.001.09",
                          group_status="RJCT", group_reason="AC04")
+
+
+def test_providers_check_pins_the_host_key_logs_in_and_lists_the_folders(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from payouts_sandbox.bank.process import new_key_pair
+
+    project = Path(__file__).resolve().parents[2]
+    with start_bank(tmp_path / "bank") as bank:
+        (bank.root / "outbox" / "CAMT053_1.xml").write_bytes(b"<x/>")
+
+        def check(connection: dict) -> subprocess.CompletedProcess:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "PAYOUTS_RAIL"))}
+            env.update(AIRFLOW_CONN_PAYOUTS_BANK=json.dumps(connection), PYTHONPATH=str(project / "plugins"),
+                       PAYOUTS_RAIL_PROVIDERS=",".join(f"{r}=payouts_bank" for r in BANK_RAILS))
+            return subprocess.run([sys.executable, "-m", "payouts.cli", "providers", "check", "payouts_bank"],
+                                  env=env, capture_output=True, text=True, timeout=120)
+
+        done = check(bank.connection())
+        assert done.returncode == 0, done.stdout + done.stderr
+        answer = json.loads(done.stdout)
+        assert answer["connector"] == "bank_h2h" and answer["rails"] == list(BANK_RAILS)
+        assert answer["health"]["inbox"] == 0 and answer["health"]["outbox"] == 1
+        assert answer["health"]["host_key"].startswith("SHA256:") and answer["health"]["login"] == "payouts"
+
+        _, other = new_key_pair(tmp_path, "other")
+        wrong_host = bank.connection()
+        wrong_host["extra"]["host_key"] = other
+        done = check(wrong_host)
+        assert done.returncode == 2 and "does not match the pinned key" in done.stderr, done.stderr
+        other_key_path, _ = new_key_pair(tmp_path, "stranger")
+        stranger = bank.connection()
+        stranger["extra"]["private_key"] = other_key_path.read_text()
+        done = check(stranger)
+        assert done.returncode == 2 and "login refused" in done.stderr, done.stderr

@@ -550,7 +550,7 @@ class BankH2HConnector(Connector):
             listed = {}
             for folder in (self.cfg.inbox, self.cfg.outbox):
                 try:
-                    listed[folder] = len(await sftp.listdir(folder))
+                    listed[folder] = sum(1 for n in await sftp.listdir(folder) if not n.startswith("."))
                 except (OSError, asyncssh.SFTPError) as exc:
                     listed[folder] = f"cannot list: {exc}"
             return {"status": "ok", "host_key": key.get_fingerprint("sha256"), "login": self.cfg.login,
