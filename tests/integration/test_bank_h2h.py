@@ -140,48 +140,6 @@ def test_a_run_goes_out_as_files_comes_back_as_reports_and_statements_and_repeat
         assert _poll(conn)["polled"] == 0
 
 
-def test_a_retry_after_a_crash_before_or_after_the_rename_sends_the_file_once(bank_env):
-    bank = bank_env.start()
-    with psycopg.connect(bank_env.url, autocommit=True) as conn:
-        run_id, plan = _prepare(conn, bank_env.tag)
-        first, second = _bank_batches(plan)[:2]
-        # The state a crash leaves: the write-ahead row says an upload began. Before the rename
-        # only the temporary name exists; after it, the bank has the file.
-        for batch, renamed in ((first, False), (second, True)):
-            connector = bank_env.connector()
-            try:
-                real_deliver = connector._deliver
-
-                async def crash(name, renamed=renamed, connector=connector):
-                    row = store.file_row(connector.db(), connector.conn_id, name)
-                    store.set_state(connector.db(), connector.conn_id, name, "uploading", begin_upload=True)
-                    sftp = await connector._client()
-                    temp = f"/inbox/.{name}.1.part"
-                    async with sftp.open(temp, "wb") as f:
-                        await f.write(row["wire"])
-                    if renamed:
-                        await sftp.rename(temp, f"/inbox/{name}")
-                    raise KeyboardInterrupt("the worker died")
-
-                connector._deliver = crash
-                with pytest.raises(KeyboardInterrupt):
-                    submit_batch(conn, connector, batch)
-            finally:
-                connector.close()
-        assert len(bank_env.folder("archive")) == 1  # only the renamed one reached the bank
-        # The retried tasks: the renamed file is found (archive, reports), the other uploaded now.
-        for batch in (first, second):
-            connector = bank_env.connector()
-            try:
-                submit_batch(conn, connector, batch)
-            finally:
-                connector.close()
-        names = [n for n, in conn.execute("SELECT file_name FROM bank.files ORDER BY 1").fetchall()]
-        assert bank_env.folder("archive") == names  # each file once: no second copy, no DU01
-        assert _poll(conn)["resolved"] == first["item_count"] + second["item_count"]
-        assert conn.execute("SELECT count(*) FROM bank.received WHERE reason LIKE 'duplicate%'").fetchone()[0] == 0
-
-
 def test_a_file_uploaded_twice_is_refused_by_msg_id_and_rejects_no_item(bank_env):
     bank = bank_env.start()
     with psycopg.connect(bank_env.url, autocommit=True) as conn:
@@ -547,3 +505,56 @@ def test_providers_check_pins_the_host_key_logs_in_and_lists_the_folders(tmp_pat
         stranger["extra"]["private_key"] = other_key_path.read_text()
         done = check(stranger)
         assert done.returncode == 2 and "login refused" in done.stderr, done.stderr
+
+
+# -- chaos: the submitting process killed right before and right after the rename -----------
+
+_SUBMIT = """
+import json, sys
+import psycopg
+from payouts.providers import registry
+from payouts.submit import submit_batch
+batch = json.loads(sys.argv[1])
+with psycopg.connect(sys.argv[2], autocommit=True) as conn:
+    submit_batch(conn, registry.connector("payouts_bank"), batch)
+"""
+
+
+@pytest.mark.parametrize("stall_at", ["close", "rename"])
+def test_a_submit_killed_right_before_or_after_the_rename_is_sent_once(bank_env, stall_at):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    bank = bank_env.start(stall_at=stall_at)
+    project = Path(__file__).resolve().parents[2]
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        batch = _bank_batches(plan)[0]
+        env = dict(os.environ, PYTHONPATH=str(project / "plugins"))
+        worker = subprocess.Popen([sys.executable, "-c", _SUBMIT, json.dumps(batch), bank_env.url], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        marker = bank.root / f"stalled-at-{stall_at}"
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert worker.poll() is None and time.monotonic() < deadline, worker.stdout.read().decode()[-3000:]
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)  # the worker dies: no cleanup, no answer recorded
+        worker.wait(10)
+        state = conn.execute("SELECT state FROM bank.files").fetchone()[0]
+        assert state == "uploading"
+        assert len(bank_env.folder("archive")) == (1 if stall_at == "rename" else 0)
+        assert _statuses(conn, run_id).get("submitted") == batch["item_count"]  # written ahead, unanswered
+
+        # Airflow retries the task: the file goes to the bank once, whichever side of the rename it died on.
+        connector = bank_env.connector()
+        try:
+            submit_batch(conn, connector, batch)
+        finally:
+            connector.close()
+        name = conn.execute("SELECT file_name FROM bank.files").fetchone()[0]
+        assert bank_env.folder("archive") == [name]
+        assert _poll(conn)["resolved"] == batch["item_count"]
+        assert _statuses(conn, run_id).get("accepted") == batch["item_count"]
+        assert conn.execute("SELECT count(*) FROM bank.received WHERE reason LIKE 'duplicate%'").fetchone()[0] == 0

@@ -78,7 +78,8 @@ class BankProcess:
 
 def start_bank(root: str | Path, *, faults: str | None = None, seed: int = 0, reports: str = "all",
                pain002_version: str = "001.001.10", late_s: float = 2.0, pickup_s: float = 0.0,
-               inbox_listable: bool = True, pgp: dict | None = None, ready_timeout: float = 30.0) -> BankProcess:
+               inbox_listable: bool = True, pgp: dict | None = None, stall_at: str | None = None,
+               ready_timeout: float = 30.0) -> BankProcess:
     """Run `python -m payouts_sandbox.bank.server` with new keys (kept in root/keys) and wait until it listens.
 
     `pgp`: {"home", "fingerprint", "peer"} for a bank that signs, encrypts and checks PGP.
@@ -101,6 +102,8 @@ def start_bank(root: str | Path, *, faults: str | None = None, seed: int = 0, re
            "--late-s", str(late_s), "--pickup-s", str(pickup_s), "--ready-file", str(ready)]
     if faults:
         cmd += ["--faults", faults]
+    if stall_at:
+        cmd += ["--stall-at", stall_at]
     if not inbox_listable:
         cmd.append("--inbox-unlistable")
     if pgp:

@@ -55,7 +55,8 @@ class Bank:
     """The bank's books and its processing of inbox files (one asyncio loop: no locking needed)."""
 
     def __init__(self, root: Path, faults: Faults, *, pain002_version: str = "001.001.10", reports: str = "all",
-                 late_s: float = 2.0, pgp=None, inbox_listable: bool = True, xsd_dir: Path | None = None):
+                 late_s: float = 2.0, pgp=None, inbox_listable: bool = True, xsd_dir: Path | None = None,
+                 stall_at: str | None = None, stall_s: float = 0.0):
         self.root = root
         for folder in ("inbox", "outbox", "archive", "refused"):
             (root / folder).mkdir(parents=True, exist_ok=True)
@@ -66,6 +67,9 @@ class Bank:
         self.pgp = pgp
         self.inbox_listable = inbox_listable
         self.xsd_dir = xsd_dir or default_xsd_dir()
+        # Chaos: the first upload stalls at its close (before the client renames it) or right after
+        # its rename was done (before the client hears of it), so a test can kill the client there.
+        self.stall_at, self.stall_s, self.stalled = stall_at, stall_s, False
         self.state_path = root / "bank_state.json"
         self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {
             "msg_ids": [], "seq": 0, "balances": {}, "statement_seq": {}, "late": []}
@@ -114,6 +118,13 @@ class Bank:
             log.exception("bank: %s could not be processed", name)
             (self.root / "refused" / f"{name}.reason").write_text("internal error; see the bank log")
         self._save()
+
+    async def stall(self, where: str, name: str) -> None:
+        if self.stall_at == where and not self.stalled:
+            self.stalled = True
+            (self.root / f"stalled-at-{where}").write_text(name)
+            log.warning("bank: stalling %s s at the %s of %s", self.stall_s, where, name)
+            await asyncio.sleep(self.stall_s)
 
     def _refuse(self, name: str, reason: str) -> None:
         log.warning("bank: refused %s: %s", name, reason)
@@ -273,12 +284,17 @@ def sftp_factory(bank: Bank):
                 raise asyncssh.SFTPConnectionLost("connection dropped mid-upload")
             return super().write(file_obj, offset, data)
 
-        def rename(self, oldpath, newpath):
-            result = super().rename(oldpath, newpath)
+        async def close(self, file_obj):
+            name = os.path.basename(getattr(file_obj, "name", b"") or b"")
+            await bank.stall("close", name.decode() if isinstance(name, bytes) else str(name))
+            return super().close(file_obj)
+
+        async def rename(self, oldpath, newpath):
+            super().rename(oldpath, newpath)
             target = self._local(newpath)
             if os.path.dirname(target) == inbox and not os.path.basename(target).startswith(b"."):
                 bank.process(os.path.basename(target).decode())
-            return result
+                await bank.stall("rename", os.path.basename(target).decode())
 
     return BankSFTP
 
@@ -328,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pgp-home", help="GNUPGHOME holding the bank's key and the platform's public key")
     parser.add_argument("--pgp-fingerprint", help="the bank's key")
     parser.add_argument("--pgp-peer", help="the platform's pinned key")
+    parser.add_argument("--stall-at", choices=("close", "rename"),
+                        help="chaos: the first upload stalls at its close or right after its rename")
+    parser.add_argument("--stall-s", type=float, default=30.0)
     parser.add_argument("--ready-file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
@@ -341,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
 
         pgp = Pgp(Path(args.pgp_home), args.pgp_fingerprint, args.pgp_peer)
     bank = Bank(Path(args.root).resolve(), faults, pain002_version=args.pain002_version, reports=args.reports,
-                late_s=args.late_s, pgp=pgp, inbox_listable=not args.inbox_unlistable)
+                late_s=args.late_s, pgp=pgp, inbox_listable=not args.inbox_unlistable,
+                stall_at=args.stall_at, stall_s=args.stall_s)
     try:
         asyncio.run(serve(bank, args.host, args.port, Path(args.host_key), Path(args.authorized_keys),
                           args.pickup_s, Path(args.ready_file) if args.ready_file else None))
