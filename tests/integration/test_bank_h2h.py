@@ -129,6 +129,7 @@ def test_a_run_goes_out_as_files_comes_back_as_reports_and_statements_and_repeat
         try:
             fetched = recon.fetch_statements(conn, connector, "payouts_bank")
             assert fetched and recon.fetch_statements(conn, connector, "payouts_bank") == []
+            assert {Path(f).name[:7] for f in fetched} == {"CAMT053", "CAMT054"}
         finally:
             connector.close()
         loaded = recon.load_files(conn, recon.pending_files("payouts_bank"), "payouts_bank")

@@ -3,7 +3,7 @@ that executes the pain.001 files dropped into its inbox.
 
     root/inbox     the platform uploads here (a name starting with '.' is never picked up)
     root/archive   every file picked up, unchanged
-    root/outbox    pain.002 status reports and camt.053 statements for the platform
+    root/outbox    pain.002 status reports, camt.054 debit notifications and camt.053 statements
     root/refused   files the bank could not open (PGP) or read at all
 
 A file is picked up when it is renamed into the inbox (and by a scan every
@@ -12,8 +12,9 @@ platform's pinned key), validates the document against the official pain.001 XSD
 of its namespace, refuses a MsgId it has seen (group RJCT DU01: the first file
 stands), executes each payment with the sandbox's fault knobs and writes its
 reports: an ACTC for the file, then the final statuses (or, when it reports only
-rejections, a report only when something was rejected), and one camt.053 per
-account for what it booked, balances carried from statement to statement.
+rejections, a report only when something was rejected), and for what it
+booked a camt.054 per account, then a camt.053 per account with the same
+bookings, balances carried from statement to statement.
 
 Fault knobs of the bank (with the sandbox's reject, funding, regulatory and
 instant_unreachable per payment): file_reject, partial_reject, pain002_late,
@@ -35,6 +36,7 @@ import asyncssh
 from lxml import etree
 
 from payouts.money import to_minor
+from payouts_sandbox.bank.camt054 import write_camt054
 from payouts_sandbox.bank.pain002 import Block, Tx, write_pain002
 from payouts_sandbox.camt053 import Booking, write_camt053
 from payouts_sandbox.faults import Faults, unit_hash
@@ -205,6 +207,7 @@ class Bank:
                                              rejected, now))
         self._emit_reports(msg_id, reports)
         for (iban, currency), booked in sorted(bookings.items()):
+            self._notification(iban, currency, booked, now)
             self._statement(iban, currency, booked, now)
 
     def _pain002(self, msg_id, original, group, reason, blocks, now) -> bytes:
@@ -256,6 +259,20 @@ class Bank:
                       business_date=now.date().isoformat(), opening_minor=opening, closing_minor=closing,
                       entries=booked)
         self._out(f"CAMT053_{self._next():08d}.xml", out.getvalue().encode())
+
+    def _notification(self, iban: str, currency: str, booked: list[Booking], now: dt.datetime) -> None:
+        """The debit notification of what was just booked (the camt.053 repeats the same bookings)."""
+        import io
+
+        key = f"{iban}:{currency}"
+        seq = self.state.setdefault("notification_seq", {}).get(key, 0) + 1
+        self.state["notification_seq"][key] = seq
+        out = io.StringIO()
+        write_camt054(out, msg_id=f"BNKNTF{self._next():012d}", created_at=now.replace(microsecond=0).isoformat(),
+                      notification_id=f"N{iban[-12:]}-{seq:06d}", sequence_number=seq, account_iban=iban,
+                      account_owner="Payouts platform", rail="sepa_credit", currency=currency,
+                      business_date=now.date().isoformat(), entries=booked)
+        self._out(f"CAMT054_{self._next():08d}.xml", out.getvalue().encode())
 
 
 def sftp_factory(bank: Bank):

@@ -120,3 +120,21 @@ def test_a_bad_connection_is_refused_naming_it_and_the_field(extra, message):
     with pytest.raises(ConnectorConfigError, match="connection 'bank_x' \\(bank_h2h\\): .*" + message.replace("{", "\\{")
                        .replace("(", "\\(").replace(")", "\\)")):
         config.from_connection("bank_x", _connection(**extra))
+
+
+def test_the_sandbox_banks_debit_notification_is_valid_and_repeats_its_statements_bookings():
+    import io
+
+    from payouts_sandbox.bank.camt054 import write_camt054
+    from payouts_sandbox.camt053 import Booking
+
+    xsd = Path(__file__).resolve().parents[4] / "shared" / "data" / "xsd" / "camt.054.001.08.xsd"
+    out = io.StringIO()
+    booked = [Booking("BNK000000000001", "R000001-00000001", 12345, "Anna Schmidt", "DE89370400440532013000"),
+              Booking("BNK000000000002", "R000001-00000002", 500, "Bob", "GB29NWBK60161331926819")]
+    assert write_camt054(out, msg_id="N1", created_at="2026-12-07T10:00:00+00:00", notification_id="N-1",
+                         sequence_number=1, account_iban="DE35370400440532013002", account_owner="Payouts platform",
+                         rail="sepa_credit", currency="EUR", business_date="2026-12-07", entries=booked) == 2
+    document = out.getvalue().encode()
+    assert validate(document, "", schema_path=xsd) == []
+    assert document.count(b"<AcctSvcrRef>BNK000000000001</AcctSvcrRef>") == 1
