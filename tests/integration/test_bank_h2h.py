@@ -559,3 +559,18 @@ def test_a_submit_killed_right_before_or_after_the_rename_is_sent_once(bank_env,
         assert _poll(conn)["resolved"] == batch["item_count"]
         assert _statuses(conn, run_id).get("accepted") == batch["item_count"]
         assert conn.execute("SELECT count(*) FROM bank.received WHERE reason LIKE 'duplicate%'").fetchone()[0] == 0
+
+
+def test_the_older_versions_both_ways(bank_env):
+    bank = bank_env.start({"pain001_version": "001.001.03"}, pain002_version="001.001.03")
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        sent = sum(o.sent for o in _submit_all(conn, bank_env, plan))
+        for name in bank_env.folder("archive"):
+            document = (bank.root / "archive" / name).read_bytes()
+            assert b"urn:iso:std:iso:20022:tech:xsd:pain.001.001.03" in document
+            assert validate(document, "001.001.03", schema_path=SHARED_XSD / "pain.001.001.03.xsd") == []
+        reports = [n for n in bank_env.folder("outbox") if n.startswith("PAIN002")]
+        assert reports and all(b"pain.002.001.03" in (bank.root / "outbox" / n).read_bytes() for n in reports)
+        assert _poll(conn)["resolved"] == sent
+        assert _statuses(conn, run_id).get("accepted") == sent
