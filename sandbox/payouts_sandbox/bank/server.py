@@ -254,7 +254,7 @@ class Bank:
         self.state["balances"][key] = closing
         out = io.StringIO()
         write_camt053(out, msg_id=f"BNKSTM{self._next():012d}", created_at=now.replace(microsecond=0).isoformat(),
-                      statement_id=f"{iban[-12:]}-{seq:06d}", sequence_number=seq, account_iban=iban,
+                      statement_id=f"{iban[-12:]}-{currency}-{seq:06d}", sequence_number=seq, account_iban=iban,
                       account_owner="Payouts platform", rail="sepa_credit", currency=currency,
                       business_date=now.date().isoformat(), opening_minor=opening, closing_minor=closing,
                       entries=booked)
@@ -269,7 +269,7 @@ class Bank:
         self.state["notification_seq"][key] = seq
         out = io.StringIO()
         write_camt054(out, msg_id=f"BNKNTF{self._next():012d}", created_at=now.replace(microsecond=0).isoformat(),
-                      notification_id=f"N{iban[-12:]}-{seq:06d}", sequence_number=seq, account_iban=iban,
+                      notification_id=f"N{iban[-12:]}-{currency}-{seq:06d}", sequence_number=seq, account_iban=iban,
                       account_owner="Payouts platform", rail="sepa_credit", currency=currency,
                       business_date=now.date().isoformat(), entries=booked)
         self._out(f"CAMT054_{self._next():08d}.xml", out.getvalue().encode())
