@@ -482,8 +482,11 @@ class BankH2HConnector(Connector):
     async def payment_status(self, idempotency_key: str, reference: str | None = None) -> PaymentResult | None:
         if not self._synced:
             await self._sync()
-            self._answers = store.statuses(self.db(), self.conn_id)
+            self._answers: dict[str, tuple] = {}
             self._expire()
+        if idempotency_key not in self._answers:
+            # The whole file of the key at once: the poller asks about its payments one after another.
+            self._answers.update(store.statuses_of_file_of(self.db(), self.conn_id, idempotency_key))
         got = self._answers.get(idempotency_key)
         if got is None:
             return None

@@ -78,11 +78,17 @@ def file_items(conn: psycopg.Connection, conn_id: str, msg_id: str) -> dict[str,
 
 
 def apply_changes(conn: psycopg.Connection, conn_id: str, changes) -> None:
-    for change in changes:
-        conn.execute(
-            "UPDATE bank.file_items SET iso_status = %s, reason_code = %s, updated_at = now()"
-            " WHERE conn_id = %s AND idempotency_key = %s",
-            (change.iso_status, change.reason_code, conn_id, change.idempotency_key))
+    """Record the statuses a report gives, in one statement (inside the caller's transaction)."""
+    if not changes:
+        return
+    conn.execute("CREATE TEMP TABLE _bank_changes (idempotency_key text, iso_status text, reason_code text)"
+                 " ON COMMIT DROP")
+    with conn.cursor().copy("COPY _bank_changes FROM STDIN") as copy:
+        for change in changes:
+            copy.write_row((change.idempotency_key, change.iso_status, change.reason_code))
+    conn.execute("UPDATE bank.file_items fi SET iso_status = c.iso_status, reason_code = c.reason_code,"
+                 " updated_at = now() FROM _bank_changes c"
+                 " WHERE fi.conn_id = %s AND fi.idempotency_key = c.idempotency_key", (conn_id,))
 
 
 def reported_msg_ids(conn: psycopg.Connection, conn_id: str) -> set[str]:
@@ -91,13 +97,11 @@ def reported_msg_ids(conn: psycopg.Connection, conn_id: str) -> set[str]:
         " AND state = 'applied'", (conn_id,)).fetchall()}
 
 
-def statuses(conn: psycopg.Connection, conn_id: str, keys: list[str] | None = None) -> dict[str, tuple]:
-    """key -> (EndToEndId, iso_status, reason_code, msg_id, file state, uploaded_at, reported) for a connection."""
-    query = ("SELECT fi.idempotency_key, fi.end_to_end_id, fi.iso_status, fi.reason_code, fi.msg_id, f.state,"
-             " f.uploaded_at, f.reported_at IS NOT NULL FROM bank.file_items fi JOIN bank.files f USING (conn_id, msg_id)"
-             " WHERE fi.conn_id = %s")
-    params: tuple = (conn_id,)
-    if keys is not None:
-        query += " AND fi.idempotency_key = ANY(%s)"
-        params = (conn_id, keys)
-    return {row[0]: row[1:] for row in conn.execute(query, params).fetchall()}
+def statuses_of_file_of(conn: psycopg.Connection, conn_id: str, key: str) -> dict[str, tuple]:
+    """key -> (EndToEndId, iso_status, reason_code, msg_id, file state, uploaded_at, reported), for every
+    payment of the file that holds `key` (empty when no file does)."""
+    return {row[0]: row[1:] for row in conn.execute(
+        "SELECT fi.idempotency_key, fi.end_to_end_id, fi.iso_status, fi.reason_code, fi.msg_id, f.state,"
+        " f.uploaded_at, f.reported_at IS NOT NULL FROM bank.file_items fi JOIN bank.files f USING (conn_id, msg_id)"
+        " WHERE fi.conn_id = %(c)s AND fi.msg_id = (SELECT msg_id FROM bank.file_items"
+        " WHERE conn_id = %(c)s AND idempotency_key = %(k)s)", {"c": conn_id, "k": key}).fetchall()}
