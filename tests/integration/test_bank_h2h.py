@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import psycopg
 import pytest
 
+from payouts import ledger
 from payouts.iso20022.pain001 import validate
 from payouts.providers import registry
 from payouts.providers.bank_h2h import store
@@ -262,6 +263,17 @@ def test_a_lost_status_report_parks_the_items_with_the_reason_and_sends_nothing_
         assert {s for s, in conn.execute("SELECT state FROM bank.files").fetchall()} == {"no_report"}
         assert len(bank_env.folder("archive")) == len(_bank_batches(plan))  # nothing resent
         assert _poll(conn)["polled"] == 0
+        # The bank did execute them: their bookings on its statements accept and settle the parked items.
+        connector = bank_env.connector()
+        try:
+            recon.fetch_statements(conn, connector, "payouts_bank")
+        finally:
+            connector.close()
+        recon.load_files(conn, recon.pending_files("payouts_bank"), "payouts_bank")
+        recon.match_pass(conn)
+        assert _statuses(conn, run_id) == {"settled": sent}
+        assert conn.execute("SELECT count(*) FROM recon.breaks").fetchone()[0] == 0
+        assert ledger.unbalanced(conn) == [] and ledger.orphans(conn) == []
 
 
 def test_a_late_status_report_is_applied_when_it_comes(bank_env):

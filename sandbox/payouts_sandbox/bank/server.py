@@ -343,7 +343,7 @@ async def serve(bank: Bank, host: str, port: int, host_key: Path, authorized_key
 def main(argv: list[str] | None = None) -> int:
     from payouts_sandbox.faults import FaultSpecError
 
-    parser = argparse.ArgumentParser(prog="python -m payouts_sandbox.bank.server",
+    parser = argparse.ArgumentParser(prog="python -m payouts_sandbox bank",
                                      description="The sandbox bank over SFTP.")
     parser.add_argument("--root", required=True)
     parser.add_argument("--host", default="127.0.0.1")
