@@ -18,7 +18,7 @@ from payouts.providers import registry
 from payouts.providers.bank_h2h import store
 from payouts.providers.contract import AmbiguousOutcome, ProviderError
 from payouts.reconcile import run as recon
-from payouts.submit import poll_pending, submit_batch
+from payouts.submit import poll_pending, resolve_unanswered, submit_batch
 from payouts_sandbox.bank.process import start_bank
 
 from tests_support import WAREHOUSES, fresh_database
@@ -542,8 +542,9 @@ with psycopg.connect(sys.argv[2], autocommit=True) as conn:
 """
 
 
-@pytest.mark.parametrize("stall_at", ["close", "rename"])
-def test_a_submit_killed_right_before_or_after_the_rename_is_sent_once(bank_env, stall_at):
+@pytest.mark.parametrize("stall_at, then", [("close", "retry"), ("rename", "retry"), ("close", "resolve"),
+                                            ("rename", "resolve")])
+def test_a_submit_killed_right_before_or_after_the_rename_is_sent_once(bank_env, stall_at, then):
     import os
     import signal
     import subprocess
@@ -569,6 +570,17 @@ def test_a_submit_killed_right_before_or_after_the_rename_is_sent_once(bank_env,
         assert len(bank_env.folder("archive")) == (1 if stall_at == "rename" else 0)
         assert _statuses(conn, run_id).get("submitted") == batch["item_count"]  # written ahead, unanswered
 
+        if then == "resolve":
+            # No retry left: the run's resolve step asks. A file the bank has is answered from its reports;
+            # one it never got parks its items for a person, and is not sent.
+            counts = resolve_unanswered(conn, registry.connector, run_id)
+            statuses = _statuses(conn, run_id)
+            if stall_at == "rename":
+                assert counts["resolved"] == batch["item_count"] and statuses.get("accepted") == batch["item_count"]
+            else:
+                assert counts["awaiting_status"] == batch["item_count"]
+                assert statuses.get("awaiting_status") == batch["item_count"] and bank_env.folder("archive") == []
+            return
         # Airflow retries the task: the file goes to the bank once, whichever side of the rename it died on.
         connector = bank_env.connector()
         try:

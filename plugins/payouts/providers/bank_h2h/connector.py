@@ -56,20 +56,20 @@ def _local(tag: Any) -> str:
 
 
 def classify(plain: bytes) -> str:
-    """'pain.002' | 'statement' | 'unknown' by the document's first element."""
+    """'pain.002' | 'statement' | 'unknown' by the document's first element (read through safe_xml)."""
+    import io
+
     from payouts.statements import safe_xml
+    from payouts.statements.model import StatementError
 
-    head = plain[:4096]
     try:
-        import io
-
-        safe_xml.read_prolog(io.BytesIO(plain), "<file>")
-    except Exception:  # noqa: BLE001 - refused below as unknown
+        safe_xml.read_prolog(io.BytesIO(plain), "<file>")  # refuses DTDs and entities first
+    except StatementError:
         return "unknown"
-    for name in ("CstmrPmtStsRpt",):
-        if f"<{name}".encode() in head or f":{name}".encode() in head:
-            return "pain.002"
-    if any(f"<{n}".encode() in head or f":{n}".encode() in head for n in STATEMENT_ROOTS):
+    head = plain[:4096]
+    if b"CstmrPmtStsRpt" in head:
+        return "pain.002"
+    if any(root.encode() in head for root in STATEMENT_ROOTS):
         return "statement"
     return "unknown"
 
@@ -366,7 +366,7 @@ class BankH2HConnector(Connector):
                 reasons=[items.reason(code, why)])
             store.set_state(conn, self.conn_id, name, state, why)
 
-    async def _find_sent(self, row: dict) -> str | None | bool:
+    async def _find_sent(self, row: dict) -> str | bool | None:
         """Where the bank shows the file: 'inbox', 'archive', 'report'; False when nowhere; None when the
         inbox cannot be listed (and the archive and the reports do not show it)."""
         import asyncssh
@@ -483,6 +483,7 @@ class BankH2HConnector(Connector):
         if not self._synced:
             await self._sync()
             self._answers: dict[str, tuple] = {}
+            self._looked: dict[str, bool] = {}
             self._expire()
         if idempotency_key not in self._answers:
             # The whole file of the key at once: the poller asks about its payments one after another.
@@ -494,10 +495,15 @@ class BankH2HConnector(Connector):
         if state == "parked" or (state in ("written",) and iso is None):
             return None  # never reached the bank, or cannot be confirmed: a person decides
         if state == "uploading" and iso is None:
-            found = await self._find_sent(store.file_row(self.db(), self.conn_id, self._name_of(msg_id)))
-            if not found:
+            # Its upload began and never finished: is it at the bank? Asked once per file.
+            if msg_id not in self._looked:
+                name = self._name_of(msg_id)
+                found = await self._find_sent(store.file_row(self.db(), self.conn_id, name))
+                if found:
+                    store.set_state(self.db(), self.conn_id, name, "uploaded", f"found {found}")
+                self._looked[msg_id] = bool(found)
+            if not self._looked[msg_id]:
                 return None
-            store.set_state(self.db(), self.conn_id, self._name_of(msg_id), "uploaded", f"found {found}")
         status = reports.platform_status(iso)
         if status == "pending" and self.cfg.reports == "rejections" and uploaded_at is not None \
                 and _age_s(uploaded_at) > self.cfg.status_wait_s:
