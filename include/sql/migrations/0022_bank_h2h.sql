@@ -51,13 +51,14 @@ CREATE TABLE IF NOT EXISTS bank.file_items (
 CREATE INDEX IF NOT EXISTS file_items_by_file ON bank.file_items (conn_id, msg_id, end_to_end_id);
 
 -- Every file read from the bank's outbox, as received (raw: PGP armour included)
--- and as read (plain), with what was done with it.
+-- and, when it came under PGP, as opened (plain), with what was done with it.
 CREATE TABLE IF NOT EXISTS bank.received (
     conn_id       text NOT NULL,
     file_name     text NOT NULL,
     raw_sha256    text NOT NULL,
     raw           bytea NOT NULL,
-    plain         bytea,
+    pgp           boolean NOT NULL DEFAULT false,
+    plain         bytea,                         -- the opened file under PGP (NULL: raw is the file, or unopened)
     kind          text NOT NULL CHECK (kind IN ('pain.002', 'statement', 'unknown')),
     orgnl_msg_id  text,
     state         text NOT NULL CHECK (state IN ('applied', 'stored', 'quarantined')),

@@ -436,7 +436,7 @@ class BankH2HConnector(Connector):
                 return self._quarantine(name, raw, plain, kind,
                                         f"{name}: statement of account(s) {', '.join(foreign)}, not ours"
                                         f" (ours: {', '.join(sorted(self.cfg.our_ibans))})")
-            store.record_received(conn, self.conn_id, name, raw, plain, kind, "stored")
+            store.record_received(conn, self.conn_id, name, raw, plain, kind, "stored", pgp=pgp is not None)
             return kind, "stored"
         from payouts.statements.model import StatementError
         from payouts.statements.pain002 import read_pain002
@@ -465,7 +465,8 @@ class BankH2HConnector(Connector):
                              " ELSE 'reported' END, reported_at = COALESCE(reported_at, now()),"
                              " uploaded_at = COALESCE(uploaded_at, now()), updated_at = now()"
                              " WHERE conn_id = %s AND msg_id = %s", (self.conn_id, msg_id))
-            store.record_received(conn, self.conn_id, name, raw, plain, kind, "applied", msg_id=msg_id,
+            store.record_received(conn, self.conn_id, name, raw, plain, kind, "applied", pgp=self.pgp() is not None,
+                                  msg_id=msg_id,
                                   reason="duplicate MsgId: no payment changed" if reports.is_duplicate_rejection(report)
                                   else None)
         return kind, "applied"
@@ -473,8 +474,8 @@ class BankH2HConnector(Connector):
     def _quarantine(self, name: str, raw: bytes, plain: bytes | None, kind: str, reason: str,
                     msg_id: str | None = None) -> tuple[str, str]:
         log.error("%s: quarantined %s: %s", self.conn_id, name, reason)
-        store.record_received(self.db(), self.conn_id, name, raw, plain, kind, "quarantined", msg_id=msg_id,
-                              reason=reason)
+        store.record_received(self.db(), self.conn_id, name, raw, plain, kind, "quarantined",
+                              pgp=self.cfg.pgp is not None, msg_id=msg_id, reason=reason)
         return kind, "quarantined"
 
     # -- status -------------------------------------------------------------------------
@@ -535,7 +536,7 @@ class BankH2HConnector(Connector):
         """The statements received since `cursor` (the last one's sequence number), written into dest."""
         self._run(self._sync())
         rows = self.db().execute(
-            "SELECT seq, file_name, plain FROM bank.received WHERE conn_id = %s AND kind = 'statement'"
+            "SELECT seq, file_name, COALESCE(plain, raw) FROM bank.received WHERE conn_id = %s AND kind = 'statement'"
             " AND state = 'stored' AND seq > %s ORDER BY seq", (self.conn_id, int(cursor or 0))).fetchall()
         dest.mkdir(parents=True, exist_ok=True)
         files = []

@@ -18,9 +18,10 @@ def copy_exchanged(conn: psycopg.Connection, conn_id: str, dest: Path) -> dict[s
                                     (conn_id,)):
         (sent_dir / name.removesuffix(".pgp")).write_bytes(plain)
         sent += 1
-    for name, raw, plain in conn.execute("SELECT file_name, raw, plain FROM bank.received WHERE conn_id = %s"
-                                         " ORDER BY seq", (conn_id,)):
-        (received_dir / (name.removesuffix(".pgp") if plain is not None else name)).write_bytes(
-            plain if plain is not None else raw)
+    for name, raw, pgp, plain in conn.execute("SELECT file_name, raw, pgp, plain FROM bank.received"
+                                              " WHERE conn_id = %s ORDER BY seq", (conn_id,)):
+        opened = plain if pgp else raw
+        (received_dir / (name.removesuffix(".pgp") if opened is not None else name)).write_bytes(
+            opened if opened is not None else raw)
         received += 1
     return {"sent": sent, "received": received}

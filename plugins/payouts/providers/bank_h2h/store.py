@@ -57,11 +57,13 @@ def received_names(conn: psycopg.Connection, conn_id: str) -> set[str]:
 
 
 def record_received(conn: psycopg.Connection, conn_id: str, name: str, raw: bytes, plain: bytes | None,
-                    kind: str, state: str, *, msg_id: str | None = None, reason: str | None = None) -> None:
+                    kind: str, state: str, *, pgp: bool = False, msg_id: str | None = None,
+                    reason: str | None = None) -> None:
+    """Keep a file from the outbox: its raw bytes, and under PGP what they opened to (None: unopened)."""
     conn.execute(
-        "INSERT INTO bank.received (conn_id, file_name, raw_sha256, raw, plain, kind, orgnl_msg_id, state, reason)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        (conn_id, name, sha256(raw), raw, plain, kind, msg_id, state, reason))
+        "INSERT INTO bank.received (conn_id, file_name, raw_sha256, raw, pgp, plain, kind, orgnl_msg_id, state,"
+        " reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (conn_id, name, sha256(raw), raw, pgp, plain if pgp else None, kind, msg_id, state, reason))
 
 
 def file_of_msg(conn: psycopg.Connection, conn_id: str, msg_id: str) -> tuple[str, str] | None:
