@@ -16,6 +16,7 @@
     extra.status_wait_s      how long to wait for a pain.002 (default 14400: four hours)
     extra.reports            "all" (default) or "rejections" (the bank reports only rejections)
     extra.rejects_duplicate_msg_id   the bank refuses a second file with a MsgId it has seen
+    extra.upload_attempts    tries per file within one submit, each on a new connection (default 3)
     extra.pgp                {"home", "private_key", "passphrase", "fingerprint",
                               "bank_public_key", "bank_fingerprint"} (optional)
 """
@@ -60,6 +61,7 @@ class BankConfig:
     rejects_duplicate_msg_id: bool = False
     pgp: dict[str, str] | None = None
     connect_timeout_s: float = 15.0
+    upload_attempts: int = 3
 
     @property
     def our_ibans(self) -> frozenset[str]:
@@ -119,11 +121,13 @@ def from_connection(conn_id: str, connection: Any) -> BankConfig:
         max_per_file = int(extra.get("max_per_file", 10_000))
         wait = float(extra.get("status_wait_s", 14_400))
         timeout = float(extra.get("connect_timeout_s", 15))
+        upload_attempts = int(extra.get("upload_attempts", 3))
         port = int(connection.port or 22)
     except (TypeError, ValueError):
-        raise _error(conn_id, "port, max_per_file, status_wait_s and connect_timeout_s must be numbers") from None
-    if max_per_file < 1 or wait <= 0 or timeout <= 0:
-        raise _error(conn_id, "max_per_file, status_wait_s and connect_timeout_s must be positive")
+        raise _error(conn_id, "port, max_per_file, status_wait_s, connect_timeout_s and upload_attempts must be"
+                              " numbers") from None
+    if max_per_file < 1 or wait <= 0 or timeout <= 0 or upload_attempts < 1:
+        raise _error(conn_id, "max_per_file, status_wait_s, connect_timeout_s and upload_attempts must be positive")
     pgp = extra.get("pgp")
     if pgp is not None:
         missing = [k for k in ("private_key", "fingerprint", "bank_public_key", "bank_fingerprint") if not pgp.get(k)]
@@ -140,5 +144,5 @@ def from_connection(conn_id: str, connection: Any) -> BankConfig:
         debtor_name=extra.get("debtor_name", "Payouts platform"), debtor_accounts=accounts,
         max_per_file=max_per_file, status_wait_s=wait, reports=reports,
         rejects_duplicate_msg_id=bool(extra.get("rejects_duplicate_msg_id", False)),
-        pgp=dict(pgp) if pgp else None, connect_timeout_s=timeout,
+        pgp=dict(pgp) if pgp else None, connect_timeout_s=timeout, upload_attempts=upload_attempts,
     )

@@ -216,7 +216,7 @@ class BankH2HConnector(Connector):
         maybe_sent = False
         for name in sorted(names):
             try:
-                await self._deliver(name)
+                await self._deliver_retrying(name)
             except _DeliveryFailed as exc:
                 maybe_sent = maybe_sent or exc.maybe_sent
                 undelivered.append(name)
@@ -288,6 +288,19 @@ class BankH2HConnector(Connector):
                                  ((p.idempotency_key, p.end_to_end_id, blocks[p.end_to_end_id]) for p, _ in part))
                 names.append(name)
         return names, refused
+
+    async def _deliver_retrying(self, name: str) -> None:
+        """_deliver, again on a new connection after a dropped one (each try starts from the file's row,
+        so one whose rename may have happened is looked for before it is sent again)."""
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+        async for attempt in AsyncRetrying(stop=stop_after_attempt(self.cfg.upload_attempts),
+                                           wait=wait_exponential(multiplier=0.5, max=5),
+                                           retry=retry_if_exception_type(_DeliveryFailed), reraise=True):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    await self.aclose()  # a new SSH connection: the last one dropped
+                await self._deliver(name)
 
     async def _deliver(self, name: str) -> None:
         """Bring a stored file into the bank's inbox once, whatever happened before."""
