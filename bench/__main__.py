@@ -3,7 +3,8 @@
 The headline is a full payout run (snapshot -> checks -> routing -> submission at
 50 ms simulated latency per request -> statements -> reconciliation) through the
 Airflow DAGs, at each size of BENCH_SIZES (default 10000,100000,1000000), each on
-a fresh embedded warehouse. Next to it, a naive payer (one payout per request,
+a fresh embedded warehouse; the same run with the bank rails paid by files over SFTP to
+the sandbox bank, at BENCH_BANK_SIZES (default 100000). Next to it, a naive payer (one payout per request,
 one after another) measured on a sample and extrapolated. Then the component
 benchmarks (row checks, screening, matching, parsing, seed, gate, sandbox, and
 stablecoin transfers on a local chain).
@@ -11,6 +12,7 @@ stablecoin transfers on a local chain).
     make bench                                   # everything
     BENCH_SIZES=10000,100000 make bench          # smaller headline
     BENCH_ONLY=full make bench                   # only the headline
+    BENCH_BANK_SIZES=100000 make bench           # the run over the sandbox bank (SFTP files) beside it
 """
 
 from __future__ import annotations
@@ -91,6 +93,37 @@ def full_run(recipients: int) -> dict:
     }
 
 
+def bank_run(recipients: int) -> dict:
+    """The same run with every bank rail paid through the sandbox bank: pain.001 files over SFTP,
+    pain.002 polled, camt.053 reconciled (`payouts run --provider bank`)."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-bank-{recipients}-") as tmp:
+        summary_path = Path(tmp) / "summary.json"
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [PYTHON, "-m", "payouts_tooling.cli", "run", "--provider", "bank", "--recipients", str(recipients),
+             "--summary", str(summary_path), "--out", str(Path(tmp) / "out")],
+            env=_env(Path(tmp)), cwd=ROOT, capture_output=True, text=True,
+        )
+        wall = time.perf_counter() - started
+        if proc.returncode != 0:
+            return {"recipients": recipients, "error": proc.stderr[-2000:], "wall_s": round(wall, 1)}
+        summary = json.loads(summary_path.read_text())
+    timings = summary["timings_s"]
+    run_s = summary["total_s"] - timings.get("cli.seed", 0.0)
+    bank = summary["items"]["by_provider"].get("payouts_bank", {})
+    over_bank = sum(n for s, n in bank.items() if s in ("accepted", "settled", "returned"))
+    submit_s = timings.get("payout_run.submit") or 0
+    return {
+        "recipients": recipients, "items": summary["items"]["total"], "items_over_bank": over_bank,
+        "files_sent": summary.get("files_exchanged", {}).get("sent"),
+        "files_received": summary.get("files_exchanged", {}).get("received"),
+        "run_s": round(run_s, 1), "payouts_per_s": round(over_bank / run_s, 1) if run_s else None,
+        "submit_s": submit_s, "submit_items_per_s": round(over_bank / submit_s, 1) if submit_s else None,
+        "poll_s": timings.get("cli.poll_payments"), "timings_s": timings,
+        "reconciliation": summary["reconciliation"],
+    }
+
+
 def naive_baseline(sample: int = 200) -> dict:
     """One payout per request, one after another, against the same sandbox at 50 ms."""
     sys.path.insert(0, str(ROOT / "plugins"))
@@ -150,6 +183,10 @@ def main() -> int:
         for n in sizes:
             print(f"full run at {n:,} recipients ...", file=sys.stderr, flush=True)
             report["full_runs"].append(full_run(n))
+        report["bank_runs"] = []
+        for n in [int(s) for s in os.environ.get("BENCH_BANK_SIZES", "100000").split(",") if s]:
+            print(f"bank run at {n:,} recipients ...", file=sys.stderr, flush=True)
+            report["bank_runs"].append(bank_run(n))
         print("naive baseline ...", file=sys.stderr, flush=True)
         report["naive_baseline"] = naive_baseline()
     if only in (None, "components"):
@@ -186,6 +223,16 @@ def print_table(report: dict) -> None:
             for stage, budget in BUDGET_1M.items():
                 got = view.get(stage)
                 print(f"  {stage:<18}{'' if got is None else f'{got:8.1f}'}   budget {budget:>4} s")
+        for r in report.get("bank_runs", []):
+            if "error" in r:
+                print(f"\nover the bank at {r['recipients']:,}: failed: {r['error'][:200]}")
+                continue
+            api = next((x for x in runs if x.get("recipients") == r["recipients"] and "error" not in x), None)
+            print(f"\nover the bank (pain.001 over SFTP) at {r['recipients']:,}: {r['items_over_bank']:,} payouts in"
+                  f" {r['files_sent']} files, run {r['run_s']} s ({r['payouts_per_s']:,.0f}/s), submit {r['submit_s']} s"
+                  f" ({r['submit_items_per_s'] or 0:,.0f}/s), poll {r['poll_s']} s"
+                  + (f"; the API sandbox: run {api['run_s']} s ({api['payouts_per_s']:,.0f}/s),"
+                     f" submit {api['timings_s'].get('payout_run.submit')} s" if api else ""))
         base = report.get("naive_baseline")
         if base:
             print(f"\nnaive payer ({base['label']}, {base['sample']} payouts measured):")

@@ -11,6 +11,11 @@ from payouts_sandbox.faults import FAULTS, FaultSpecError, parse_faults
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bank"]:  # the bank mode: an SFTP host-to-host (payouts_sandbox.bank.server)
+        from payouts_sandbox.bank.server import main as bank_main
+
+        return bank_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m payouts_sandbox",
         description="Provider sandbox: simulated payment rails over HTTP.",

@@ -219,7 +219,7 @@ def deploy_stablecoins(url: str, hot_wallet_key: str = HOT_WALLET_KEY, *, supply
 EVM_CONN_ID = "payouts_evm_ethereum"
 
 
-def for_payouts_run(stack, progress, steps: list[str]) -> list[str]:
+def for_payouts_run(stack, args, note, steps: list[str]):
     """`payouts run --provider evm`: Ethereum's crypto items are paid on a chain.
 
     Unless the connection payouts_evm_ethereum is set, one anvil is started for
@@ -245,10 +245,10 @@ def for_payouts_run(stack, progress, steps: list[str]) -> list[str]:
         else:
             chain = deploy_stablecoins(node.url)
             described.write_text(json.dumps({k: v for k, v in chain.__dict__.items() if k != "url"}))
-        other = settings.SANDBOX_CONN_ID if os.environ.get(settings.conn_env_var(settings.SANDBOX_CONN_ID)) else None
-        os.environ[env_var] = chain.connection_json(**({"other_networks": other} if other else {}))
-        progress.note(f"local chain (anvil) at {node.url}, chain id {chain.chain_id}, state in {state}"
-                      f" (connection {EVM_CONN_ID})")
+        # The other networks stay on the sandbox, which pays the other rails too (started after this).
+        os.environ[env_var] = chain.connection_json(other_networks=settings.SANDBOX_CONN_ID)
+        note(f"local chain (anvil) at {node.url}, chain id {chain.chain_id}, state in {state}"
+             f" (connection {EVM_CONN_ID})")
     spec = os.environ.get("PAYOUTS_RAIL_PROVIDERS", "")
     if not any(part.split("=")[0].strip() == "crypto" for part in spec.split(",")):
         os.environ["PAYOUTS_RAIL_PROVIDERS"] = ",".join(p for p in (spec, f"crypto={EVM_CONN_ID}") if p)
@@ -258,4 +258,6 @@ def for_payouts_run(stack, progress, steps: list[str]) -> list[str]:
     clock = next((i for i, s in enumerate(out) if s.startswith("clock:")), None)
     if clock is not None:
         out.insert(clock + 1, "poll_payments")
-    return out
+    from payouts_sandbox.run_provider import RunProvider
+
+    return RunProvider(steps=out)

@@ -24,6 +24,12 @@ FAULTS: dict[str, str] = {
     "vop_close": "Verification of Payee: the bank holds a slightly different name (RVMC)",
     "vop_nomatch": "Verification of Payee: the bank holds another name (RVNM)",
     "vop_unavailable": "Verification of Payee: the payee's bank cannot check the name (RVNA)",
+    # The bank mode (payouts_sandbox.bank), per file:
+    "file_reject": "bank: the whole file is rejected (group RJCT, MS03)",
+    "partial_reject": "bank: some payments of a file are rejected (PART, the others ACSC)",
+    "pain002_late": "bank: the status reports of a file come late (--late-s)",
+    "pain002_missing": "bank: the status reports of a file never come",
+    "upload_drop": "bank: the connection drops in the middle of an upload",
 }
 
 

@@ -146,11 +146,13 @@ def cmd_providers_check(args: argparse.Namespace) -> int:
     return 0
 
 
-# `payouts run --provider`: who pays besides the sandbox. A value names the function
-# (module:function) that starts and connects its provider for the run and returns the
-# run's DAG steps with its own added; "sandbox" pays every rail (the default).
+# `payouts run --provider NAME`: "module:function" called as function(stack, args, note, steps)
+# before the rails' connections are checked: it starts and connects its provider for the run,
+# names it for its rails (PAYOUTS_RAIL_PROVIDERS), and returns a payouts_sandbox.run_provider.RunProvider:
+# the run's DAG steps with its own added, and what `--out` copies. None: the API sandbox pays every rail.
 RUN_PROVIDERS: dict[str, str | None] = {
     "sandbox": None,
+    "bank": "payouts_sandbox.bank.run:start_for_run",
     "evm": "payouts_sandbox.evm_chain:for_payouts_run",
 }
 
@@ -184,6 +186,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         progress.stage("providers", "checking the provider connections of the rails")
         sandbox_url = None
+        steps = ["payout_run", f"clock:{args.days}", "fetch_statements", "reconcile_statements"]
+        run_provider = None
+        if RUN_PROVIDERS[args.provider]:
+            import importlib
+
+            module, _, function = RUN_PROVIDERS[args.provider].partition(":")
+            run_provider = getattr(importlib.import_module(module), function)(stack, args, progress.note, steps)
+            steps = run_provider.steps
         try:
             served = rails.provider_rails()
         except rails.RailConfigError as exc:
@@ -201,12 +211,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             # This process and every Airflow process it starts see the connection.
             os.environ[settings.conn_env_var(settings.SANDBOX_CONN_ID)] = sandbox_url
             progress.note(f"provider sandbox started at {sandbox_url} (connection {settings.SANDBOX_CONN_ID})")
-        steps = ["payout_run", f"clock:{args.days}", "fetch_statements", "reconcile_statements"]
-        if RUN_PROVIDERS[args.provider]:
-            import importlib
-
-            module, _, function = RUN_PROVIDERS[args.provider].partition(":")
-            steps = getattr(importlib.import_module(module), function)(stack, progress, steps)
         try:
             served = registry.check_rail_providers()
         except ConnectorConfigError as exc:
@@ -264,6 +268,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.out:
             copied = copy_statements(Path(args.out) / "statements")
             summary["statements_written"] = copied
+            if run_provider and run_provider.copy_out:
+                summary["files_exchanged"] = run_provider.copy_out(Path(args.out))
         if args.summary:
             Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
             Path(args.summary).write_text(json.dumps(summary, indent=2, default=str))
@@ -437,8 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--period", help="earnings period to seed (default: today, UTC); a new period is new money")
     run.add_argument("--faults", help="sandbox fault knobs, e.g. reject=0.02,return=0.01")
     run.add_argument("--provider", choices=list(RUN_PROVIDERS), default="sandbox",
-                     help="evm: pay Ethereum's crypto items on a local chain (anvil) unless payouts_evm_ethereum"
-                          " is set; the other rails stay on the sandbox")
+                     help="sandbox: the API sandbox pays every rail; bank: the sandbox bank pays the bank rails"
+                          " over SFTP (files under DIR/bank/ with --out); evm: a local chain (anvil) pays"
+                          " Ethereum's crypto items unless payouts_evm_ethereum is set")
     run.set_defaults(func=cmd_run)
 
     db = sub.add_parser("db", help="warehouse schema")

@@ -193,6 +193,14 @@ _ANSWER_SPECS = [
                "The block of the payment's chain transaction left the chain (a reorganisation): the send (and"
                " settlement) reversed, the same signed transaction broadcast again, the poll owns the item until it"
                " is confirmed again."),
+    ReasonSpec("NO_STATUS_REPORT", None, "awaiting_status", "{why}",
+               "A bank sent no pain.002 for the file within the connection's wait; operations ask the bank, the"
+               " file is not sent again (its booking on a statement settles the item)."),
+    ReasonSpec("FILE_UNCONFIRMED", None, "awaiting_status", "{why}",
+               "An upload of the file may have reached the bank, its inbox cannot be listed and the bank does not"
+               " refuse duplicate MsgIds: a person confirms with the bank."),
+    ReasonSpec("FILE_NAME_TAKEN", None, "awaiting_status", "{why}",
+               "Another file of the same name is in the bank's inbox; ours was not sent."),
     ReasonSpec("RETURNED", None, "returned", "The payment came back; the destination is blocked until the"
                " payee changes it.",
                "The payment came back days later (camt return); reversal posted, destination blocked."),

@@ -244,7 +244,8 @@ async def _send_and_record(conn: psycopg.Connection, provider: Connector, rail: 
     own transaction, in order, and every recording has finished when this returns,
     also when a send or a recording fails.
     """
-    size = max(1, settings.SUBMIT_CHUNK)
+    # A connector may fix its own sizes (a bank: one file per request, `max_per_file` payments).
+    size = max(1, provider.submit_chunk or settings.SUBMIT_CHUNK)
     chunks = [payments[i : i + size] for i in range(0, len(payments), size)]
     results: list[PaymentResult] = []
     unresolved: list[str] = []
@@ -271,7 +272,8 @@ async def _send_and_record(conn: psycopg.Connection, provider: Connector, rail: 
 async def _send_all(provider: Connector, rail: str, payments: list[Payment]) -> tuple[list[PaymentResult], list[str]]:
     """Requests of REQUEST_SIZE payments, SUBMIT_CONCURRENCY in flight, through the connector's own client."""
     semaphore = asyncio.Semaphore(settings.SUBMIT_CONCURRENCY)
-    chunks = [payments[i : i + settings.REQUEST_SIZE] for i in range(0, len(payments), settings.REQUEST_SIZE)]
+    size = max(1, provider.request_size or settings.REQUEST_SIZE)
+    chunks = [payments[i : i + size] for i in range(0, len(payments), size)]
     results: list[PaymentResult] = []
     unresolved: list[str] = []
 

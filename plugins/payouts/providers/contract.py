@@ -212,6 +212,10 @@ class Connector(ABC):
 
     kind: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # The sizes a connector fixes for itself (a bank: one file per request, its most payments per
+    # file); None: the platform's PAYOUTS_REQUEST_SIZE and PAYOUTS_SUBMIT_CHUNK.
+    request_size: int | None = None
+    submit_chunk: int | None = None
 
     def __init__(self, conn_id: str, rails: tuple[str, ...] = ()):
         self.conn_id = conn_id

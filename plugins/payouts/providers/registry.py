@@ -25,6 +25,7 @@ from payouts.providers.contract import CAPABILITIES, Connector, ConnectorConfigE
 # The project's own kinds: name -> the module that registers it when imported.
 BUILTIN_KINDS: dict[str, str] = {
     "generic": "payouts.providers.generic.connector",
+    "bank_h2h": "payouts.providers.bank_h2h.connector",
     "evm": "payouts.providers.evm.connector",
 }
 _KINDS: dict[str, type[Connector]] = {}

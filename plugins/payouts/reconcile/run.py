@@ -466,6 +466,13 @@ def match_pass(conn: psycopg.Connection) -> dict[str, int]:
         conn.execute("INSERT INTO recon.matches (line_id, item_id, rule, provider)"
                      " SELECT line_id, item_id, rule, provider FROM _matches"
                      " ON CONFLICT (line_id, item_id) DO NOTHING")
+        # An item parked awaiting_status (its status report never came) whose debit is on the
+        # statement was executed: accepted (with its postings) before it settles.
+        executed = ("SELECT m.item_id FROM _matches m JOIN payouts.payout_items i USING (item_id)"
+                    " WHERE i.status = 'awaiting_status'")
+        ledger.post_transfers(conn, "send", executed)
+        ledger.post_transfers(conn, "fx", executed)
+        items.move_items(conn, executed, "accepted", detail="executed: its debit is on the statement")
         ledger.post_transfers(conn, "settle", "SELECT item_id FROM _matches")
         _settle_again(conn)
         items.move_items(conn, "SELECT item_id FROM _matches", "settled", detail="debit seen on statement")
