@@ -30,24 +30,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-class SandboxProcess:
-    """A running sandbox subprocess; `.url`, `.stop()`, and a context manager."""
+class ChildProcess:
+    """A server this package started (the sandbox, the sandbox bank, the local chain): its log,
+    `.stop()` (SIGTERM, then SIGKILL if it lingers), and a context manager that stops it."""
 
-    def __init__(self, process: subprocess.Popen, url: str, state_dir: Path, log_path: Path):
-        self.process = process
-        self.url = url
-        self.state_dir = state_dir
-        self.log_path = log_path
+    process: subprocess.Popen | None
+    log_path: Path
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is None:
+        if self.alive():
             self.process.terminate()
             try:
                 self.process.wait(timeout)
@@ -61,11 +59,21 @@ class SandboxProcess:
         except OSError:
             return ""
 
-    def __enter__(self) -> SandboxProcess:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class SandboxProcess(ChildProcess):
+    """A running sandbox subprocess; `.url`, `.stop()`, and a context manager."""
+
+    def __init__(self, process: subprocess.Popen, url: str, state_dir: Path, log_path: Path):
+        self.process = process
+        self.url = url
+        self.state_dir = state_dir
+        self.log_path = log_path
 
     def __repr__(self) -> str:
         return f"SandboxProcess(pid={self.process.pid}, url={self.url!r})"

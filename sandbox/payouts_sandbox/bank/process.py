@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from payouts import settings
-from payouts_sandbox.process import SANDBOX_DIR
+from payouts_sandbox.process import SANDBOX_DIR, ChildProcess
 
 # The sandbox bank's accounts of the platform, one per currency it pays in.
 DEBTOR_ACCOUNTS = {
@@ -38,7 +38,7 @@ def new_key_pair(folder: Path, name: str) -> tuple[Path, str]:
     return path, public
 
 
-class BankProcess:
+class BankProcess(ChildProcess):
     def __init__(self, process: subprocess.Popen, root: Path, port: int, host_key: str, client_key: Path,
                  log_path: Path):
         self.process, self.root, self.port = process, root, port
@@ -54,26 +54,6 @@ class BankProcess:
     def connection_json(self, **extra) -> str:
         return json.dumps(self.connection(**extra))
 
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-
-    def __enter__(self) -> BankProcess:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def start_bank(root: str | Path, *, faults: str | None = None, seed: int = 0, reports: str = "all",
