@@ -242,9 +242,96 @@ def test_an_empty_hot_wallet_pauses_the_rail_before_signing(chain, warehouse, mo
         assert outcome.paused == 1 and outcome.sent == 0
         assert statuses(conn, run_id) == {"held": 1}
         (reason,) = conn.execute("SELECT reason FROM payouts.stops WHERE lifted_at IS NULL").fetchone()
-        assert reason == "crypto USDC: batch needs 1000000 minor units, the prefunded balance has 0"
+        # Neither tokens nor gas: the gas is named first (nothing can be sent without it).
+        assert reason.startswith("crypto gas: ETH for gas: ") and reason.endswith(
+            f" needed for 1 transfers, the hot wallet {Account.from_key(empty_key).address} has 0.000000000000000000")
         assert conn.execute("SELECT count(*) FROM payouts.evm_transactions").fetchone()[0] == 0
         assert int(rpc(chain.url, "eth_getTransactionCount", Account.from_key(empty_key).address, "pending"), 16) == 0
+
+
+def test_the_rail_stop_names_the_gas_when_only_gas_is_short_and_the_token_when_only_tokens_are(
+        chain, warehouse, monkeypatch, request):
+    from eth_account import Account
+    from eth_utils import keccak
+
+    from payouts.submit import lift_stop
+
+    monkeypatch.setenv("PAYOUTS_RAIL_PROVIDERS", f"crypto={CONN_ID}")
+    tag = _tag(request)
+    tokens_only = Account.from_key("0x" + keccak(text=f"tokens-{request.node.name}").hex())
+    gas_only = Account.from_key("0x" + keccak(text=f"gas-{request.node.name}").hex())
+    call_owner(chain.url, chain.tokens["USDC"]["address"], "mint", [tokens_only.address, 50_000_000])
+    rpc(chain.url, "anvil_setBalance", gas_only.address, hex(10**18))
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        reasons = {}
+        for name, account in (("tokens_only", tokens_only), ("gas_only", gas_only)):
+            monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}",
+                               json.dumps({**chain.connection(), "password": "0x" + account.key.hex().removeprefix("0x")}))
+            seed_wallet_payees(conn, f"{tag}{name[0]}", [("USDC", 1_000_000), ("USDC", 2_000_000)])
+            run_id, batches = prepare_run(conn, f"{tag}{name[0]}")
+            outcome = submit_batch(conn, registry.connector(CONN_ID), batches[0])
+            assert outcome.paused == 2 and outcome.sent == 0
+            assert statuses(conn, run_id) == {"held": 2}
+            (reasons[name],) = conn.execute("SELECT reason FROM payouts.stops WHERE lifted_at IS NULL").fetchone()
+            assert lift_stop(conn, "rail", "crypto", "funding", "treasury") == 1
+            assert int(rpc(chain.url, "eth_getTransactionCount", account.address, "pending"), 16) == 0
+        assert reasons["tokens_only"].startswith("crypto gas: ETH for gas: ")
+        assert reasons["tokens_only"].endswith(f" needed for 2 transfers, the hot wallet {tokens_only.address}"
+                                               " has 0.000000000000000000")
+        assert reasons["gas_only"] == "crypto USDC: batch needs 3000000 minor units, the prefunded balance has 0"
+        assert conn.execute("SELECT count(*) FROM payouts.evm_transactions").fetchone()[0] == 0
+
+
+def test_the_hot_wallet_cap_and_the_low_balance_alerts(chain, warehouse, monkeypatch, request, caplog):
+    import logging
+
+    from payouts import money
+    from payouts.submit import lift_stop
+
+    tag = _tag(request)
+    usdc = chain.tokens["USDC"]["address"]
+    held_usdc = token_balance(chain.url, usdc, _hot(chain))
+    held_wei = int(rpc(chain.url, "eth_getBalance", _hot(chain), "latest"), 16)
+    # The cap is 1.50 USDC (the wallet holds far more: an alert, not a stop); the alert levels are
+    # just under what the wallet holds now: the batch below takes it under them.
+    set_connection(monkeypatch, chain, hot_wallet_cap={"USDC": "1.50"},
+                   low_balance_alert={"USDC": money.format_amount(held_usdc - 500_000, "USDC"),
+                                      "ETH": money.format_amount(held_wei, "ETH")})
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        # A batch that needs more than the cap is never signed: the rail pauses, naming the cap.
+        seed_wallet_payees(conn, f"{tag}a", [("USDC", 1_000_000), ("USDC", 1_000_000)])
+        run_id, batches = prepare_run(conn, f"{tag}a")
+        nonce_before = _hot_nonce(chain)
+        outcome = submit_batch(conn, registry.connector(CONN_ID), batches[0])
+        assert outcome.paused == 2 and outcome.sent == 0
+        (reason,) = conn.execute("SELECT reason FROM payouts.stops WHERE lifted_at IS NULL").fetchone()
+        assert reason == ("crypto USDC: batch needs 2.000000, more than the hot wallet cap 1.500000 of"
+                          " payouts_evm_ethereum; raise hot_wallet_cap or pay the items in smaller batches")
+        assert conn.execute("SELECT count(*) FROM payouts.evm_transactions").fetchone()[0] == 0
+        assert _hot_nonce(chain) == nonce_before
+        assert lift_stop(conn, "rail", "crypto", "funding", "treasury") == 1
+        # A batch within the cap is paid; after it the wallet is under both alert levels (and still above
+        # the cap): ALERT lines in the task's log, the same alerts in the providers check.
+        seed_wallet_payees(conn, f"{tag}b", [("USDC", 1_000_000)])
+        run_id, batches = prepare_run(conn, f"{tag}b")
+        with caplog.at_level(logging.WARNING, logger="payouts.providers.evm.connector"):
+            outcome = submit_batch(conn, registry.connector(CONN_ID), batches[0])
+        assert outcome.sent == 1 and _hot_nonce(chain) == nonce_before + 1
+        logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ALERT ")]
+        assert len(logged) == 3, logged
+        assert logged[0].startswith(f"ALERT connection {CONN_ID}: USDC balance ")
+        assert f"below the alert level {money.format_amount(held_usdc - 500_000, 'USDC')}" in logged[0]
+        assert logged[1].startswith(f"ALERT connection {CONN_ID}: ETH balance ") and "below the alert level" in logged[1]
+        assert logged[2].startswith(f"ALERT connection {CONN_ID}: USDC balance ") and "above the hot wallet cap" in logged[2]
+        poll_until_final(conn)
+        assert statuses(conn, run_id) == {"accepted": 1}
+        done = subprocess.run([sys.executable, "-m", "payouts.cli", "providers", "check", CONN_ID],
+                              env={**os.environ, "PYTHONPATH": str(PROJECT / "plugins")},
+                              capture_output=True, text=True, timeout=120)
+        # The report is the last line (Airflow may log a line of its own before it).
+        alerts = json.loads(done.stdout.strip().splitlines()[-1])["health"]["alerts"]
+        assert [a.split(" balance ")[0] for a in alerts] == ["USDC", "ETH", "USDC"]
+        assert "below" in alerts[0] and "below" in alerts[1] and "above the hot wallet cap" in alerts[2]
 
 
 def test_the_transfer_logs_are_the_statement_and_settle_every_paid_item(chain, warehouse, monkeypatch, request,
