@@ -242,9 +242,101 @@ def test_an_empty_hot_wallet_pauses_the_rail_before_signing(chain, warehouse, mo
         assert outcome.paused == 1 and outcome.sent == 0
         assert statuses(conn, run_id) == {"held": 1}
         (reason,) = conn.execute("SELECT reason FROM payouts.stops WHERE lifted_at IS NULL").fetchone()
-        assert reason == "crypto USDC: batch needs 1000000 minor units, the prefunded balance has 0"
+        # Neither tokens nor gas: the gas is named first (nothing can be sent without it).
+        assert reason.startswith("crypto gas: ETH for gas: ") and reason.endswith(
+            f" needed for 1 transfers, the hot wallet {Account.from_key(empty_key).address} has 0.000000000000000000")
         assert conn.execute("SELECT count(*) FROM payouts.evm_transactions").fetchone()[0] == 0
         assert int(rpc(chain.url, "eth_getTransactionCount", Account.from_key(empty_key).address, "pending"), 16) == 0
+
+
+def test_the_rail_stop_names_the_gas_when_only_gas_is_short_and_the_token_when_only_tokens_are(
+        chain, warehouse, monkeypatch, request):
+    from eth_account import Account
+    from eth_utils import keccak
+
+    from payouts.payout_run.submit import lift_stop
+
+    monkeypatch.setenv("PAYOUTS_RAIL_PROVIDERS", f"crypto={CONN_ID}")
+    tag = _tag(request)
+    tokens_only = Account.from_key("0x" + keccak(text=f"tokens-{request.node.name}").hex())
+    gas_only = Account.from_key("0x" + keccak(text=f"gas-{request.node.name}").hex())
+    call_owner(chain.url, chain.tokens["USDC"]["address"], "mint", [tokens_only.address, 50_000_000])
+    rpc(chain.url, "anvil_setBalance", gas_only.address, hex(10**18))
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        reasons = {}
+        for name, account in (("tokens_only", tokens_only), ("gas_only", gas_only)):
+            monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}",
+                               json.dumps({**chain.connection(), "password": "0x" + account.key.hex().removeprefix("0x")}))
+            seed_wallet_payees(conn, f"{tag}{name[0]}", [("USDC", 1_000_000), ("USDC", 2_000_000)])
+            run_id, batches = prepare_run(conn, f"{tag}{name[0]}")
+            outcome = submit_batch(conn, registry.connector(CONN_ID), batches[0])
+            assert outcome.paused == 2 and outcome.sent == 0
+            assert statuses(conn, run_id) == {"held": 2}
+            (reasons[name],) = conn.execute("SELECT reason FROM payouts.stops WHERE lifted_at IS NULL").fetchone()
+            assert lift_stop(conn, "rail", "crypto", "funding", "treasury") == 1
+            assert int(rpc(chain.url, "eth_getTransactionCount", account.address, "pending"), 16) == 0
+        assert reasons["tokens_only"].startswith("crypto gas: ETH for gas: ")
+        assert reasons["tokens_only"].endswith(f" needed for 2 transfers, the hot wallet {tokens_only.address}"
+                                               " has 0.000000000000000000")
+        assert reasons["gas_only"] == "crypto USDC: batch needs 3000000 minor units, the prefunded balance has 0"
+        assert conn.execute("SELECT count(*) FROM payouts.evm_transactions").fetchone()[0] == 0
+
+
+def test_the_hot_wallet_cap_and_the_low_balance_alerts(chain, warehouse, monkeypatch, request):
+    import logging
+
+    from payouts.core import money
+    from payouts.payout_run.submit import lift_stop
+
+    tag = _tag(request)
+    usdc = chain.tokens["USDC"]["address"]
+    held_usdc = token_balance(chain.url, usdc, _hot(chain))
+    held_wei = int(rpc(chain.url, "eth_getBalance", _hot(chain), "latest"), 16)
+    # The cap is 1.50 USDC (the wallet holds far more: an alert, not a stop); the alert levels are
+    # just under what the wallet holds now: the batch below takes it under them.
+    set_connection(monkeypatch, chain, hot_wallet_cap={"USDC": "1.50"},
+                   low_balance_alert={"USDC": money.format_amount(held_usdc - 500_000, "USDC"),
+                                      "ETH": money.format_amount(held_wei, "ETH")})
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        # A batch that needs more than the cap is never signed: the rail pauses, naming the cap.
+        seed_wallet_payees(conn, f"{tag}a", [("USDC", 1_000_000), ("USDC", 1_000_000)])
+        run_id, batches = prepare_run(conn, f"{tag}a")
+        nonce_before = _hot_nonce(chain)
+        outcome = submit_batch(conn, registry.connector(CONN_ID), batches[0])
+        assert outcome.paused == 2 and outcome.sent == 0
+        (reason,) = conn.execute("SELECT reason FROM payouts.stops WHERE lifted_at IS NULL").fetchone()
+        assert reason == ("crypto USDC: batch needs 2.000000, more than the hot wallet cap 1.500000 of"
+                          " payouts_evm_ethereum; raise hot_wallet_cap or pay the items in smaller batches")
+        assert conn.execute("SELECT count(*) FROM payouts.evm_transactions").fetchone()[0] == 0
+        assert _hot_nonce(chain) == nonce_before
+        assert lift_stop(conn, "rail", "crypto", "funding", "treasury") == 1
+        # A batch within the cap is paid; after it the wallet is under both alert levels (and still above
+        # the cap): ALERT lines in the task's log, the same alerts in the providers check.
+        seed_wallet_payees(conn, f"{tag}b", [("USDC", 1_000_000)])
+        run_id, batches = prepare_run(conn, f"{tag}b")
+        connector = registry.connector(CONN_ID)  # Airflow's logging is configured by then
+        kept: list[str] = []
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = lambda record: kept.append(record.getMessage())
+        logger = logging.getLogger("payouts.providers.evm.connector")
+        logger.addHandler(handler)
+        try:
+            outcome = submit_batch(conn, connector, batches[0])
+        finally:
+            logger.removeHandler(handler)
+        assert outcome.sent == 1 and _hot_nonce(chain) == nonce_before + 1
+        logged = [m for m in kept if m.startswith("ALERT ")]
+        assert len(logged) == 3, logged
+        assert logged[0].startswith(f"ALERT connection {CONN_ID}: USDC balance ")
+        assert f"below the alert level {money.format_amount(held_usdc - 500_000, 'USDC')}" in logged[0]
+        assert logged[1].startswith(f"ALERT connection {CONN_ID}: ETH balance ") and "below the alert level" in logged[1]
+        assert logged[2].startswith(f"ALERT connection {CONN_ID}: USDC balance ") and "above the hot wallet cap" in logged[2]
+        poll_until_final(conn)
+        assert statuses(conn, run_id) == {"accepted": 1}
+        # What `payouts providers check` prints (its health report; the command itself is tested above).
+        alerts = registry.connector(CONN_ID).health()["alerts"]
+        assert [a.split(" balance ")[0] for a in alerts] == ["USDC", "ETH", "USDC"]
+        assert "below" in alerts[0] and "below" in alerts[1] and "above the hot wallet cap" in alerts[2]
 
 
 def test_the_transfer_logs_are_the_statement_and_settle_every_paid_item(chain, warehouse, monkeypatch, request,
@@ -280,6 +372,41 @@ def test_the_transfer_logs_are_the_statement_and_settle_every_paid_item(chain, w
         assert hashes == {h for h, in conn.execute("SELECT tx_hash FROM payouts.evm_transactions")}
         cursor = recon.statement_cursor(conn, CONN_ID)
         assert int(cursor) >= conn.execute("SELECT max(block_number) FROM payouts.evm_transactions").fetchone()[0]
+        assert ledger.unbalanced(conn) == []
+
+
+def test_a_second_run_over_new_earnings_pays_only_those(chain, warehouse, monkeypatch, request):
+    set_connection(monkeypatch, chain)
+    tag = _tag(request)
+    owed = [("USDC", 1_000_000), ("USDT", 2_000_000)]
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        seed_wallet_payees(conn, tag, owed)
+        first, batches = prepare_run(conn, tag)
+        for batch in batches:
+            submit_batch(conn, registry.connector(CONN_ID), batch)
+        poll_until_final(conn)
+        assert statuses(conn, first) == {"accepted": 2}
+        # A new period: the first payee earns again, a new payee earns; the second payee earns nothing.
+        txn = f"earn:test-{tag}-2:W000-{tag}"
+        conn.execute("INSERT INTO ledger.transactions (txn_id, kind) VALUES (%s, 'earning')", (txn,))
+        conn.execute("INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor) VALUES"
+                     " (%s, 'earnings', %s, 'USDC', 500000), (%s, 'payable', %s, 'USDC', -500000)",
+                     (txn, f"W000-{tag}", txn, f"W000-{tag}"))
+        seed_wallet_payees(conn, f"{tag}n", [("USDC", 700_000)])
+        second, batches = prepare_run(conn, f"{tag}n")
+        for batch in batches:
+            submit_batch(conn, registry.connector(CONN_ID), batch)
+        poll_until_final(conn)
+        assert dict(conn.execute("SELECT recipient_id, amount_minor FROM payouts.payout_items WHERE run_id = %s",
+                                 (second,)).fetchall()) == {f"W000-{tag}": 500_000, f"W000-{tag}n": 700_000}
+        assert statuses(conn, second) == {"accepted": 2} and statuses(conn, first) == {"accepted": 2}
+        # One transaction per item, one item per nonce: nothing of the first run was signed again.
+        assert conn.execute("SELECT count(*), count(DISTINCT item_id), count(DISTINCT nonce)"
+                            " FROM payouts.evm_transactions").fetchone() == (4, 4, 4)
+        usdc, usdt = chain.tokens["USDC"]["address"], chain.tokens["USDT"]["address"]
+        assert token_balance(chain.url, usdc, payee_address(tag, 0)) == 1_500_000  # both periods, once each
+        assert token_balance(chain.url, usdt, payee_address(tag, 1)) == 2_000_000
+        assert token_balance(chain.url, usdc, payee_address(f"{tag}n", 0)) == 700_000
         assert ledger.unbalanced(conn) == []
 
 
@@ -332,7 +459,8 @@ def test_invalid_and_unchecked_addresses_stay_blocked_before_signing(chain, ware
 
 
 def test_providers_check_prints_the_chain_the_block_and_the_balances(chain, monkeypatch):
-    set_connection(monkeypatch, chain)
+    # With treasury's levels: below the alert level, above the hot wallet cap.
+    set_connection(monkeypatch, chain, low_balance_alert={"USDT": "100000000000"}, hot_wallet_cap={"USDC": "10.00"})
     env = {**os.environ, "PYTHONPATH": str(PROJECT / "plugins")}
     done = subprocess.run([sys.executable, "-m", "payouts_tooling.cli", "providers", "check", CONN_ID], env=env,
                           capture_output=True, text=True, timeout=120)
@@ -346,13 +474,7 @@ def test_providers_check_prints_the_chain_the_block_and_the_balances(chain, monk
     assert eth["available"] == str(__import__("payouts.core.money", fromlist=["x"]).format_amount(native, "ETH"))
     usdc = token_balance(chain.url, chain.tokens["USDC"]["address"], _hot(chain))
     assert next(b for b in report["balances"] if b["currency"] == "USDC")["available"] == f"{usdc / 10**6:.6f}"
-
-    # Treasury's alerts: below the alert level, above the hot wallet cap.
-    env[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = chain.connection_json(
-        low_balance_alert={"USDT": "100000000000"}, hot_wallet_cap={"USDC": "10.00"})
-    done = subprocess.run([sys.executable, "-m", "payouts_tooling.cli", "providers", "check", CONN_ID], env=env,
-                          capture_output=True, text=True, timeout=120)
-    alerts = json.loads(done.stdout)["health"]["alerts"]
+    alerts = health["alerts"]
     assert len(alerts) == 2
     assert alerts[0].startswith("USDT balance ") and "below the alert level 100000000000.000000" in alerts[0]
     assert alerts[1].startswith("USDC balance ") and "above the hot wallet cap 10.000000" in alerts[1]

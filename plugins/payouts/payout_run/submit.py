@@ -370,15 +370,21 @@ def _funded(conn: psycopg.Connection, provider: Connector, frame, params: dict) 
     if not provider.supports("balances"):
         return True  # a provider that reports no balances answers AM04 itself
     balance_of = provider.available_balance
-    needed = frame.filter(pl.col("status") != "submitted").group_by("currency").agg(pl.col("amount_minor").sum())
+    to_send = frame.filter(pl.col("status") != "submitted")
+    needed = to_send.group_by("currency").agg(pl.col("amount_minor").sum())
+    # What the provider knows beyond balances (a wallet's gas or cap) is the reason first.
+    why = provider.funding_shortfall(params["rail"], to_send.select("currency", "amount_minor", "network").rows())
     for currency, amount in needed.iter_rows():
+        if why:
+            break
         available = balance_of(params["rail"], currency)
         if available < amount:
             why = (f"{params['rail']} {currency}: batch needs {amount} minor units,"
                    f" the prefunded balance has {available}")
-            set_stop(conn, "rail", params["rail"], "funding", why, "system")
-            _apply_stop(conn, params, "funding", why)
-            return False
+    if why:
+        set_stop(conn, "rail", params["rail"], "funding", why, "system")
+        _apply_stop(conn, params, "funding", why)
+        return False
     return True
 
 

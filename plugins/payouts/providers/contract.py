@@ -274,6 +274,11 @@ class Connector(ABC):
     def available_balance(self, rail: str, currency: str) -> int:
         raise CapabilityMissing(f"connection {self.conn_id!r} ({self.kind}) does not offer balances")
 
+    def funding_shortfall(self, rail: str, payments: list[tuple[str, int, str | None]]) -> str | None:
+        """Why a batch of `payments` (currency, amount in minor units, network) cannot be paid,
+        beyond the balances available_balance reports (gas, a wallet's cap), or None."""
+        return None
+
     def fx_quotes(self, requests: list[tuple[str, str, str, int]]) -> list[dict]:
         raise CapabilityMissing(f"connection {self.conn_id!r} ({self.kind}) does not offer fx_quote")
 

@@ -215,6 +215,59 @@ class EvmConnector(Connector):
                     f" {money.format_amount(have, self.settings.native)}")
         return None
 
+    def funding_shortfall(self, rail: str, payments: list[tuple[str, int, str | None]]) -> str | None:
+        """Why a batch of `payments` (asset, minor units, network) is not paid now, or None.
+
+        Asked before anything is signed. The hot wallet's cap first: a batch that needs
+        more of an asset than the wallet may ever hold cannot be funded within it. Then
+        gas: the wallet's native coin must pay for every transfer of the batch at this
+        block's fees (the token balance is available_balance's to judge).
+        """
+        self.preflight()
+        mine: dict[str, int] = {}
+        transfers = 0
+        for asset, amount, network in payments:
+            if asset in self.settings.tokens and (network or "").lower() == self.settings.network:
+                mine[asset] = mine.get(asset, 0) + int(amount)
+                transfers += 1
+        if not mine:
+            return None
+        for asset, amount in sorted(mine.items()):
+            cap = self.settings.hot_wallet_cap.get(asset)
+            if cap is not None and amount > cap:
+                return (f"{rail} {asset}: batch needs {money.format_amount(amount, asset)}, more than the hot"
+                        f" wallet cap {money.format_amount(cap, asset)} of {self.conn_id}; raise hot_wallet_cap"
+                        f" or pay the items in smaller batches")
+        shortfall = self.gas_shortfall(transfers)
+        return f"{rail} gas: {shortfall}" if shortfall else None
+
+    def alerts(self, unmined: list[store.StoredTx] = ()) -> list[str]:
+        """Treasury's alerts on the hot wallet, net of `unmined` (signed, not mined yet).
+
+        Below `low_balance_alert` (a token or the native coin), above `hot_wallet_cap`
+        (sweep the excess to cold storage). The gas of unmined transactions counts at
+        their fee caps (the most they can cost). The check passes none: what the chain shows.
+        """
+        s = self.settings
+        have = {}
+        for asset, token in s.tokens.items():
+            if asset in s.low_balance_alert or asset in s.hot_wallet_cap:
+                in_flight = sum(t.token_amount or 0 for t in unmined if t.purpose == "payment" and t.asset == asset)
+                have[asset] = self.token_balance(token) - token.to_minor(in_flight)
+        if s.native in s.low_balance_alert:
+            have[s.native] = self.native_balance_wei() - sum(t.gas_limit * t.max_fee_per_gas for t in unmined)
+        out = []
+        for asset, floor in s.low_balance_alert.items():
+            if asset in have and have[asset] < floor:
+                out.append(f"{asset} balance {money.format_amount(have[asset], asset)} is below the alert level"
+                           f" {money.format_amount(floor, asset)} (wallet {self.wallet}): top it up")
+        for asset, cap in s.hot_wallet_cap.items():
+            if asset in have and have[asset] > cap:
+                out.append(f"{asset} balance {money.format_amount(have[asset], asset)} is above the hot wallet cap"
+                           f" {money.format_amount(cap, asset)} (wallet {self.wallet}): sweep the excess to cold"
+                           f" storage")
+        return out
+
     def balances(self) -> list[Balance]:
         self.preflight()
         rail = self.rails[0] if self.rails else "crypto"
@@ -248,17 +301,7 @@ class EvmConnector(Connector):
         self.preflight()
         latest = self._rpc("eth_blockNumber", lambda: self.w3.eth.block_number)
         balances = {b.currency: money.format_amount(b.available_minor, b.currency) for b in self.balances()}
-        alerts = []
-        for asset, floor in self.settings.low_balance_alert.items():
-            have = next((b.available_minor for b in self.balances() if b.currency == asset), 0)
-            if have < floor:
-                alerts.append(f"{asset} balance {money.format_amount(have, asset)} is below the alert level"
-                              f" {money.format_amount(floor, asset)}")
-        for asset, cap in self.settings.hot_wallet_cap.items():
-            have = next((b.available_minor for b in self.balances() if b.currency == asset), 0)
-            if have > cap:
-                alerts.append(f"{asset} balance {money.format_amount(have, asset)} is above the hot wallet cap"
-                              f" {money.format_amount(cap, asset)}: sweep the excess to cold storage")
+        alerts = self.alerts()
         return {"status": "ok", "network": self.settings.network, "chain_id": self.settings.chain_id,
                 "latest_block": latest, "wallet": self.wallet, "balances": balances, "alerts": alerts}
 
@@ -327,6 +370,7 @@ class EvmConnector(Connector):
                 to_send += store.sign_and_store(self.db, s.chain_id, self.wallet, self.conn_id, node_nonce,
                                                 requests, sign)
             self.broadcast(to_send)
+            signed_now = bool(requests)
             for tx in to_send:
                 results[tx.idempotency_key or ""] = PaymentResult(tx.idempotency_key, tx.item_id, "pending", None,
                                                                    tx.tx_hash)
@@ -336,7 +380,14 @@ class EvmConnector(Connector):
                     latest = known[p.idempotency_key][-1]
                     results[p.idempotency_key] = PaymentResult(p.idempotency_key, p.end_to_end_id, "pending", None,
                                                                latest.tx_hash)
-            return [results[p.idempotency_key] for p in payments]
+            answers = [results[p.idempotency_key] for p in payments]
+        if signed_now and (s.low_balance_alert or s.hot_wallet_cap):
+            # After the batch: what the wallet holds once its transfers are mined (the task's log).
+            with self._lock:
+                unmined = store.unmined(self.db, self.conn_id)
+            for alert in self.alerts(unmined):
+                log.warning("ALERT connection %s: %s", self.conn_id, alert)
+        return answers
 
     @contextlib.contextmanager
     def _wallet_lock(self):
