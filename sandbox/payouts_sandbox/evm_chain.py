@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from payouts_sandbox.process import free_port
+from payouts_sandbox.process import ChildProcess, free_port
 
 EVM_DIR = Path(__file__).resolve().parents[2] / "evm"
 BUILD_DIR = EVM_DIR / "build"
@@ -58,7 +58,7 @@ def artifact(name: str) -> dict:
     return json.loads(path.read_text())
 
 
-class AnvilProcess:
+class AnvilProcess(ChildProcess):
     """A running anvil; `.url`, `.stop()`, `.restart()` (same port, same --state file)."""
 
     def __init__(self, workdir: Path, port: int, block_time: float, chain_id: int, state_file: Path | None):
@@ -103,32 +103,12 @@ class AnvilProcess:
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM (anvil writes its --state file on the way out), then SIGKILL if it lingers."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        super().stop(timeout)
 
     def restart(self) -> AnvilProcess:
         self.stop()
         return self.start()
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def __enter__(self) -> AnvilProcess:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def start_anvil(workdir: Path, *, block_time: float = 1, chain_id: int = 1, state_file: Path | None = None,
