@@ -608,3 +608,33 @@ def test_a_batch_without_answers_is_sent_then_failed_and_a_stopped_one_says_why(
     assert summary["items"]["by_status"]["awaiting_status"] == 2
     assert "unrouted" not in summary["items"]["by_rail"]
     assert keys == (2, 1)
+
+
+def test_a_payee_paid_in_another_currency_without_a_quote_is_routed_by_the_currency_owed(fresh):
+    """The snapshot routes a PLN-paid payee as a PLN payment (swift); with no FX provider the
+    item stays a euro payment to a Polish IBAN, and its rail is decided again: SEPA."""
+    url, tag = fresh
+    rid = f"T-PLN-{tag}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO payouts.recipients (recipient_id, name, country, currency, payout_currency, dest_kind, iban)"
+            " VALUES (%s, 'Jan Kowalski', 'PL', 'EUR', 'PLN', 'iban', 'PL61109010140000071219812874')", (rid,))
+        conn.execute("INSERT INTO ledger.transactions (txn_id, kind) VALUES (%s, 'earning')", (f"earn:y:{rid}",))
+        conn.execute(
+            "INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor) VALUES"
+            " (%s, 'earnings', %s, 'EUR', 10000), (%s, 'payable', %s, 'EUR', -10000)",
+            (f"earn:y:{rid}", rid, f"earn:y:{rid}", rid))
+        run_id = payout_run.open_run(conn, f"dag-run-noquote-{tag}", "test")
+        payout_run.snapshot(conn, run_id)
+        snapshotted = conn.execute("SELECT rail FROM payouts.payout_items WHERE recipient_id = %s",
+                                   (rid,)).fetchone()[0]
+        payout_run.check_items(conn, run_id)
+        payout_run.approve(conn, run_id, "tester", "test")
+        plan = payout_run.route_and_plan(conn, run_id, batch_size=10, quote=None)
+        item_id, rail, fallback, paid = conn.execute(
+            "SELECT item_id, rail, fallback_rails, paid_currency FROM payouts.payout_items WHERE recipient_id = %s",
+            (rid,)).fetchone()
+    assert snapshotted == "swift"
+    assert (rail, fallback, paid) == ("sepa_instant", ["sepa_credit"], None)
+    assert len([b for b in plan["sepa_instant"] if b["first_item"] <= item_id <= b["last_item"]]) == 1
+    assert not [b for b in plan["swift"] if b["first_item"] <= item_id <= b["last_item"]]

@@ -82,11 +82,16 @@ def normalise_input(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _route(df: pl.DataFrame) -> pl.DataFrame:
+    """The rail of each row: a run's items carry the one their snapshot decided (`_rail`);
+    rows of a payout file are routed here, by the same expression."""
     from payouts.core.routing import route_frame
 
-    keys = df.select("dest_kind", "currency", country=pl.coalesce("account_country", "country"))
-    return df.with_columns(rail=pl.when(pl.col("dest_kind").is_not_null())
-                           .then(route_frame(keys).get_column("rail")))
+    if "_rail" in df.columns:
+        rail = pl.col("_rail")
+    else:
+        keys = df.select("dest_kind", "currency", country=pl.coalesce("account_country", "country"))
+        rail = route_frame(keys).get_column("rail")
+    return df.with_columns(rail=pl.when(pl.col("dest_kind").is_not_null()).then(rail)).drop("_rail", strict=False)
 
 
 @functools.cache

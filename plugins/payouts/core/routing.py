@@ -51,40 +51,39 @@ ROUTES: list[Route] = [
 def route_frame(items: "pl.DataFrame") -> "pl.DataFrame":
     """Add `rail` and `fallback_rails` to a frame with dest_kind, currency, country.
 
-    Vectorised: one when/then chain built from ROUTES, evaluated by polars.
+    The same expression as the warehouse's (rail_sql), read by polars: rows of a
+    payout file checked outside a run are routed exactly as a run's items are.
     """
     import polars as pl
 
-    sepa = pl.col("country").is_in(sorted(SEPA_COUNTRIES))
-    rail_expr: pl.Expr | None = None
-    fallback_expr: pl.Expr | None = None
-    for route in reversed(ROUTES):
-        cond = pl.lit(True)
-        if route.dest_kind is not None:
-            cond = cond & (pl.col("dest_kind") == route.dest_kind)
-        if route.currency is not None:
-            cond = cond & (pl.col("currency") == route.currency)
-        if route.sepa is not None:
-            cond = cond & (sepa if route.sepa else ~sepa)
-        if route.country is not None:
-            cond = cond & (pl.col("country") == route.country)
-        rail_value = pl.lit(route.rail)
-        fallback_value = pl.lit(list(route.fallback), dtype=pl.List(pl.Utf8))
-        if rail_expr is None:
-            rail_expr, fallback_expr = rail_value, fallback_value
-        else:
-            rail_expr = pl.when(cond).then(rail_value).otherwise(rail_expr)
-            fallback_expr = pl.when(cond).then(fallback_value).otherwise(fallback_expr)
-    return items.with_columns(rail=rail_expr, fallback_rails=fallback_expr)
+    fallbacks = {name: list(rail.fallback) for name, rail in RAILS.items()}
+    return items.with_columns(rail=pl.sql_expr(rail_sql("dest_kind", "currency", "country"))).with_columns(
+        fallback_rails=pl.col("rail").replace_strict(fallbacks, default=[], return_dtype=pl.List(pl.Utf8)))
+
+
+def payee_rail_sql(recipient: str, currency: str) -> str:
+    """The rail of a payee's item, in SQL: ROUTES over the payee's destination kind, the
+    currency paid and the account's country (an IBAN's own; the payee's for a local
+    account). NULL when the payee has no destination. `recipient` is the alias of
+    payouts.recipients, `currency` an expression of this package."""
+    country = f"CASE WHEN {recipient}.dest_kind = 'iban' THEN upper(left(btrim({recipient}.iban), 2))" \
+              f" ELSE {recipient}.country END"
+    return (f"CASE WHEN {recipient}.dest_kind IS NOT NULL THEN"
+            f" {rail_sql(f'{recipient}.dest_kind', currency, country)} END")
+
+
+def fallback_sql(rail: str) -> str:
+    """A rail's fallback chain (payouts.core.rails) as a SQL text[] expression over `rail`."""
+    whens = " ".join(f"WHEN '{name}' THEN '{{{','.join(r.fallback)}}}'" for name, r in RAILS.items() if r.fallback)
+    return f"(CASE {rail} {whens} ELSE '{{}}' END)::text[]"
 
 
 def rail_sql(dest_kind: str, currency: str, country: str) -> str:
-    """The rail of ROUTES as a SQL CASE expression over three column expressions.
-
-    The same first-match table as route_frame, for SQL that needs the rail an
-    item will most likely take before routing itself runs: the snapshot numbers
-    a run's items rail by rail with it, so a batch is one range of item ids.
-    Only constants of this module go into the text.
+    """The rail of ROUTES as a SQL CASE expression over three column expressions: the one
+    place a rail is computed. The snapshot decides each item's rail with it (payee_rail_sql)
+    and numbers the run's items rail by rail, so a batch is one range of item ids;
+    route_frame reads the same expression in polars. Only constants of this module go
+    into the text.
     """
     def quoted(value: str) -> str:
         return "'" + value.replace("'", "''") + "'"
@@ -105,15 +104,3 @@ def rail_sql(dest_kind: str, currency: str, country: str) -> str:
             return f"CASE {' '.join(whens)} ELSE {quoted(route.rail)} END" if whens else quoted(route.rail)
         whens.append(f"WHEN {' AND '.join(conds)} THEN {quoted(route.rail)}")
     return f"CASE {' '.join(whens)} END"
-
-
-def plan_batches(routed: "pl.DataFrame", batch_size: int) -> "pl.DataFrame":
-    """Number the items of each rail into batches of at most `batch_size`, by item id.
-
-    Returns one row per item with `batch_no` (0-based within its rail).
-    """
-    import polars as pl
-
-    return routed.sort("rail", "item_id").with_columns(
-        batch_no=(pl.int_range(pl.len()).over("rail") // batch_size).cast(pl.Int32)
-    )

@@ -17,7 +17,7 @@ import psycopg.sql
 from payouts.core import items, ledger
 from payouts import settings
 from payouts.core.rails import RAILS, rail_providers
-from payouts.core.routing import plan_batches, rail_sql, route_frame
+from payouts.core.routing import fallback_sql, payee_rail_sql
 from payouts.warehouse import copy_in, copy_out, sql
 
 _SNAPSHOT_LOCK = 7_201_002  # one snapshot at a time: two runs never reserve the same money
@@ -91,8 +91,16 @@ def snapshot(conn: psycopg.Connection, run_id: str) -> int:
 
 def snapshot_query() -> psycopg.sql.Composed:
     """include/sql/queries/payout_run/snapshot_payables.sql with its rail expression filled in."""
-    predicted_rail = rail_sql("r.dest_kind", "COALESCE(r.payout_currency, o.currency)", "r.country")
-    return psycopg.sql.SQL(sql("payout_run/snapshot_payables")).format(predicted_rail=psycopg.sql.SQL(predicted_rail))
+    return _with_rail("payout_run/snapshot_payables", "COALESCE(r.payout_currency, o.currency)", "s.rail")
+
+
+def _with_rail(name: str, currency: str, rail_column: str | None = None) -> psycopg.sql.Composed:
+    """A query of include/sql/queries with {rail} (the rail of the payee `r` paid in `currency`,
+    from the one routing table) and {fallback} (its fallback chain: of `rail_column` when the
+    query names the rail it computed, else of the rail expression itself) filled in."""
+    rail = payee_rail_sql("r", currency)
+    return psycopg.sql.SQL(sql(name)).format(rail=psycopg.sql.SQL(rail),
+                                             fallback=psycopg.sql.SQL(fallback_sql(rail_column or rail)))
 
 
 def record_gate(conn: psycopg.Connection, run_id: str, result: dict) -> None:
@@ -151,15 +159,14 @@ def approve(conn: psycopg.Connection, run_id: str, decided_by: str, policy: str)
 
 def route_and_plan(conn: psycopg.Connection, run_id: str, batch_size: int = settings.BATCH_SIZE,
                    quote=None) -> dict[str, list[dict]]:
-    """Choose each approved item's rail, number the batches, and return descriptors per rail.
+    """Number each rail's approved items into batches and return descriptors per rail.
 
-    Items owed in one currency and paid in another (the payee's payout
-    currency) are routed by the currency paid, and `quote(requests)` gets
-    their firm FX quotes first; without it they stay owed-currency payments.
+    The rail of each item was decided at the snapshot (by the currency the payee is paid
+    in). Items owed in one currency and paid in another get their firm FX quotes first
+    from `quote(requests)`; an item left unconverted (no quote, or no FX provider) is a
+    payment in the owed currency, and its rail is decided again by that currency.
     Idempotent: batches already planned for the run are returned as they are.
     """
-    import polars as pl
-
     with conn.transaction():
         planned = conn.execute(
             "SELECT count(*) FROM payouts.batches WHERE run_id = %s", (run_id,)
@@ -167,32 +174,23 @@ def route_and_plan(conn: psycopg.Connection, run_id: str, batch_size: int = sett
         if not planned:
             if quote is not None:
                 convert(conn, run_id, quote)
-            frame = copy_out(
-                conn,
-                "SELECT i.item_id, r.dest_kind, COALESCE(i.paid_currency, i.currency) AS currency, r.country"
-                " FROM payouts.payout_items i JOIN payouts.recipients r USING (recipient_id)"
-                " WHERE i.run_id = %(run_id)s AND i.status = 'approved' AND i.rail IS NULL",
-                {"run_id": run_id},
+            conn.execute(_with_rail("payout_run/route_unconverted", "i.currency"), {"run_id": run_id})
+            # Batches of at most batch_size items, numbered by item id within each rail.
+            conn.execute(
+                "CREATE TEMP TABLE _routes ON COMMIT DROP AS SELECT item_id, rail,"
+                " ((row_number() OVER (PARTITION BY rail ORDER BY item_id COLLATE \"C\")) - 1) / %s AS batch_no"
+                " FROM payouts.payout_items WHERE run_id = %s AND status = 'approved' AND batch_no IS NULL"
+                " AND rail IS NOT NULL", (batch_size, run_id))
+            conn.execute(
+                "UPDATE payouts.payout_items i SET batch_no = t.batch_no, updated_at = now()"
+                " FROM _routes t WHERE i.item_id = t.item_id"
             )
-            if frame.height:
-                routed = plan_batches(route_frame(frame), batch_size)
-                conn.execute(
-                    "CREATE TEMP TABLE _routes (item_id text PRIMARY KEY, rail text, fallback text, batch_no int)"
-                    " ON COMMIT DROP"
-                )
-                copy_in(conn, "_routes", routed.with_columns(
-                    fallback=pl.lit("{") + pl.col("fallback_rails").list.join(",") + pl.lit("}")
-                ), ["item_id", "rail", "fallback", "batch_no"])
-                conn.execute(
-                    "UPDATE payouts.payout_items i SET rail = t.rail, fallback_rails = t.fallback::text[],"
-                    " batch_no = t.batch_no, updated_at = now() FROM _routes t WHERE i.item_id = t.item_id"
-                )
-                conn.execute(
-                    "INSERT INTO payouts.batches (run_id, rail, batch_no, first_item, last_item, item_count, provider)"
-                    " SELECT %s, rail, batch_no, min(item_id), max(item_id), count(*), %s::jsonb ->> rail FROM _routes"
-                    " GROUP BY rail, batch_no",
-                    (run_id, json.dumps(rail_providers())),
-                )
+            conn.execute(
+                "INSERT INTO payouts.batches (run_id, rail, batch_no, first_item, last_item, item_count, provider)"
+                " SELECT %s, rail, batch_no, min(item_id COLLATE \"C\"), max(item_id COLLATE \"C\"), count(*),"
+                " %s::jsonb ->> rail FROM _routes GROUP BY rail, batch_no",
+                (run_id, json.dumps(rail_providers())),
+            )
             set_execution_dates(conn, run_id)
         return batch_plan(conn, run_id, wave=1)
 

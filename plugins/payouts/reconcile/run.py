@@ -403,16 +403,16 @@ def _settle_again(conn: psycopg.Connection) -> None:
 
     Matched again by the line of their transaction's new block, they are settled
     again under the same name; once per reversal (the postings are idempotent).
-    Usually one primary-key probe that finds nothing.
+    The reversals are read through their own small index (migration 0024).
     """
-    n = 1
-    while conn.execute("SELECT 1 FROM _matches m JOIN ledger.transactions t ON t.txn_id IN"
-                       " ('unsettle:' || m.item_id || %(s)s, 'unsend:' || m.item_id || %(s)s) LIMIT 1",
-                       {"s": f":reorg{n}"}).fetchone():
+    suffixes = conn.execute(
+        "SELECT DISTINCT split_part(t.txn_id, ':', 3) FROM ledger.transactions t"
+        " JOIN _matches m ON m.item_id = split_part(t.txn_id, ':', 2)"
+        " WHERE t.kind IN ('unsend', 'unsettle') AND t.txn_id LIKE 'unsettle:%'").fetchall()
+    for (suffix,) in sorted(suffixes):
         ledger.post_transfers(conn, "settle", "SELECT m.item_id FROM _matches m JOIN ledger.transactions t"
-                              " ON t.txn_id = 'unsettle:' || m.item_id || %(s)s", {"s": f":reorg{n}"},
-                              txn_suffix=f":reorg{n}")
-        n += 1
+                              " ON t.txn_id = 'unsettle:' || m.item_id || %(s)s", {"s": f":{suffix}"},
+                              txn_suffix=f":{suffix}")
 
 
 def match_pass(conn: psycopg.Connection) -> dict[str, int]:

@@ -1,7 +1,7 @@
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from payouts.core.routing import QUEUES, RAILS, plan_batches, route_frame
+from payouts.core.routing import QUEUES, RAILS, route_frame
 
 
 def test_routes_from_the_table():
@@ -20,16 +20,6 @@ def test_routing_is_deterministic():
     items = pl.DataFrame({"item_id": [str(i) for i in range(50)], "dest_kind": ["iban"] * 50,
                           "currency": ["EUR", "PLN"] * 25, "country": ["FR", "PL"] * 25})
     assert_frame_equal(route_frame(items), route_frame(items.clone()))
-
-
-def test_batches_never_exceed_the_size_and_cover_every_item():
-    routed = pl.DataFrame({"item_id": [f"R000001-{i:08d}" for i in range(1, 26)],
-                           "rail": ["swift"] * 11 + ["ach"] * 14})
-    planned = plan_batches(routed, batch_size=5)
-    sizes = planned.group_by("rail", "batch_no").len()
-    assert sizes["len"].max() <= 5
-    assert planned.height == 25
-    assert sorted(planned.filter(pl.col("rail") == "ach")["batch_no"].unique().to_list()) == [0, 1, 2]
 
 
 def test_every_rail_has_a_queue():

@@ -1,9 +1,9 @@
 -- The snapshotted items of a run with what the row checks need: the payee's
 -- details (text, as a payout file would carry them), KYC, recent payments of
 -- the same amount, what an unverified payee received this month, and how many
--- recipients share the destination.
+-- recipients share the destination. `_rail` is the rail the snapshot decided.
 WITH run_items AS (
-    SELECT i.item_id, i.recipient_id, i.currency, i.amount_minor
+    SELECT i.item_id, i.recipient_id, i.currency, i.amount_minor, i.rail
     FROM payouts.payout_items i
     WHERE i.run_id = %(run_id)s AND i.status = 'snapshotted'
 ), dest AS (
@@ -19,7 +19,7 @@ WITH run_items AS (
 )
 SELECT ri.item_id AS payout_id, ri.recipient_id, r.name, r.country,
        trim_scale(ri.amount_minor::numeric / (10::numeric ^ c.exponent))::text AS amount_text,
-       c.exponent, ri.amount_minor, ri.currency, r.iban, r.bic, r.account_number, r.routing_code,
+       c.exponent, ri.amount_minor, ri.currency, ri.rail AS _rail, r.iban, r.bic, r.account_number, r.routing_code,
        r.wallet_address, r.network, r.kyc_status, r.address,
        EXISTS (
            SELECT 1 FROM payouts.payout_items p JOIN payouts.runs pr USING (run_id)
