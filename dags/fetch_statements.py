@@ -50,9 +50,9 @@ from payouts.settings import FETCH_STATEMENTS_CRON, PAYOUT_ITEMS_ASSET_URI, STAT
 def fetch_statements():
     @task(outlets=[Asset(STATEMENTS_ASSET_URI)])
     def fetch() -> int:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.fetch_statements_only()
+        return tasks.fetch_statements_only()
 
     fetch()
 

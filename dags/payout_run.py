@@ -53,31 +53,31 @@ payout_items_asset = Asset(PAYOUT_ITEMS_ASSET_URI)
 def payout_run():
     @task
     def open_run() -> str:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
         context = get_current_context()
         conf = dict(context["dag_run"].conf or {})
-        return flows.open_run(context["run_id"], conf.get("trigger", "schedule"), conf)
+        return tasks.open_run(context["run_id"], conf.get("trigger", "schedule"), conf)
 
     @task
     def snapshot(payout_run_id: str) -> int:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.snapshot(payout_run_id)
+        return tasks.snapshot(payout_run_id)
 
     # A failed gate is a verdict: AirflowFailException ends the task without a retry. A
     # dropped warehouse connection is a glitch: retried (the gate only reads and records).
     @task(retries=2)
     def quality_gate(payout_run_id: str) -> dict:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.refusal_is_final(flows.quality_gate, payout_run_id, refusals=flows.GateFailed)
+        return tasks.refusal_is_final(tasks.quality_gate, payout_run_id, refusals=tasks.GateFailed)
 
     @task
     def check_items(payout_run_id: str) -> dict:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.check_items(payout_run_id)
+        return tasks.check_items(payout_run_id)
 
     # Approval: below the thresholds (payouts.payout_run.approval, from the environment) the run is
     # auto-approved and audited; above them a person answers an Airflow HITL request
@@ -94,16 +94,16 @@ def payout_run():
     @task(retries=2)
     def auto_approve(payout_run_id: str) -> int:
         from payouts.orchestration import hitl
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.refusal_is_final(hitl.auto_approve_run, payout_run_id, refusals=hitl.FourEyesError)
+        return tasks.refusal_is_final(hitl.auto_approve_run, payout_run_id, refusals=hitl.FourEyesError)
 
     @task(retries=2)  # four eyes: refuses the run's creator, without a retry
     def record_approval(payout_run_id: str, response: dict) -> int:
         from payouts.orchestration import hitl
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.refusal_is_final(hitl.record_human_decision, payout_run_id, response,
+        return tasks.refusal_is_final(hitl.record_human_decision, payout_run_id, response,
                                       refusals=hitl.FourEyesError)
 
     @task(trigger_rule="none_failed_min_one_success")
@@ -113,9 +113,9 @@ def payout_run():
 
     @task
     def plan(payout_run_id: str) -> dict:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.plan(payout_run_id)
+        return tasks.plan(payout_run_id)
 
     @task
     def batches_of(plan: dict, rail: str) -> list[dict]:
@@ -126,29 +126,29 @@ def payout_run():
     # (item, rail), so retries resend the same keys and never pay twice.
     @task(retries=3, retry_delay=timedelta(seconds=10), max_active_tis_per_dagrun=8)
     def submit(batch: dict) -> dict:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.submit(batch)
+        return tasks.submit(batch)
 
     # The second wave: items a rail rejected at rail level (instant unreachable,
     # over the cap), on the next rail of their chain, each under a new key.
     @task(trigger_rule="all_done")
     def plan_fallback(payout_run_id: str) -> dict:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.plan_fallback(payout_run_id)
+        return tasks.plan_fallback(payout_run_id)
 
     @task(trigger_rule="all_done")  # ask about unanswered payments even when a submit gave up
     def resolve(payout_run_id: str) -> dict:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.resolve(payout_run_id)
+        return tasks.resolve(payout_run_id)
 
     @task(trigger_rule="all_done", outlets=[payout_items_asset])
     def finish(payout_run_id: str) -> dict:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.finish(payout_run_id)
+        return tasks.finish(payout_run_id)
 
     payout_run_id = open_run()
     gate = quality_gate(payout_run_id)

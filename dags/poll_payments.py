@@ -48,9 +48,9 @@ def poll_payments():
     # Only asks and records (no payment is sent here), so retries are harmless.
     @task
     def poll() -> dict:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.poll_payments()
+        return tasks.poll_payments()
 
     poll()
 

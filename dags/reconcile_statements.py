@@ -49,22 +49,22 @@ from payouts.settings import STATEMENTS_ASSET_URI
 def reconcile_statements():
     @task
     def open_pass() -> int:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
         conf = dict(get_current_context()["dag_run"].conf or {})
-        return flows.open_pass(conf.get("trigger", "schedule"))
+        return tasks.open_pass(conf.get("trigger", "schedule"))
 
     @task
     def load_statements(pass_id: int) -> dict:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.load_statements(pass_id)
+        return tasks.load_statements(pass_id)
 
     @task
     def match_statements(pass_id: int, loaded: dict) -> dict:
-        from payouts.orchestration import tasks as flows
+        from payouts.orchestration import tasks
 
-        return flows.match_statements(pass_id, loaded)
+        return tasks.match_statements(pass_id, loaded)
 
     pass_id = open_pass()
     match_statements(pass_id, load_statements(pass_id))

@@ -34,23 +34,23 @@ def test_the_gate_is_retried_after_a_glitch(gate_task):
 def test_a_failed_gate_fails_the_task_without_retries(gate_task, monkeypatch):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from payouts.orchestration import tasks as flows
+    from payouts.orchestration import tasks
 
     def failed_gate(run_id: str) -> dict:
-        raise flows.GateFailed(f"run {run_id}: the data-quality gate failed")
+        raise tasks.GateFailed(f"run {run_id}: the data-quality gate failed")
 
-    monkeypatch.setattr(flows, "quality_gate", failed_gate)
+    monkeypatch.setattr(tasks, "quality_gate", failed_gate)
     with pytest.raises(AirflowFailException, match="data-quality gate failed"):
         gate_task.python_callable("R000001")
 
 
 def test_a_dropped_connection_is_left_to_the_retries(gate_task, monkeypatch):
-    from payouts.orchestration import tasks as flows
+    from payouts.orchestration import tasks
 
     def dropped(run_id: str) -> dict:
         raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(flows, "quality_gate", dropped)
+    monkeypatch.setattr(tasks, "quality_gate", dropped)
     with pytest.raises(psycopg.OperationalError):
         gate_task.python_callable("R000001")
 

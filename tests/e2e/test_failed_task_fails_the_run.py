@@ -15,12 +15,12 @@ pytestmark = pytest.mark.e2e
 # forked from it: both see the patch).
 RUNNER = """
 import sys
-from payouts.orchestration import tasks as flows
+from payouts.orchestration import tasks
 
 def refused(run_id):
-    raise flows.GateFailed(f"run {run_id}: the data-quality gate failed (test)")
+    raise tasks.GateFailed(f"run {run_id}: the data-quality gate failed (test)")
 
-flows.quality_gate = refused
+tasks.quality_gate = refused
 from payouts_tooling.airflow_runner import main
 sys.exit(main(sys.argv[1:]))
 """

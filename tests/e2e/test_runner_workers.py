@@ -17,9 +17,9 @@ pytestmark = pytest.mark.e2e
 RENDEZVOUS_RUNNER = """
 import os, sys, time
 from pathlib import Path
-from payouts.orchestration import tasks as flows
+from payouts.orchestration import tasks
 
-real_submit = flows.submit
+real_submit = tasks.submit
 here = Path(os.environ["RENDEZVOUS_DIR"])
 
 def submit(batch):
@@ -31,7 +31,7 @@ def submit(batch):
         time.sleep(0.05)
     return real_submit(batch)
 
-flows.submit = submit
+tasks.submit = submit
 from payouts_tooling.airflow_runner import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -39,9 +39,9 @@ sys.exit(main(sys.argv[1:]))
 # The process running check_items is killed outright (as the OOM killer would).
 KILLED_RUNNER = """
 import os, signal, sys
-from payouts.orchestration import tasks as flows
+from payouts.orchestration import tasks
 
-flows.check_items = lambda run_id: os.kill(os.getpid(), signal.SIGKILL)
+tasks.check_items = lambda run_id: os.kill(os.getpid(), signal.SIGKILL)
 from payouts_tooling.airflow_runner import main
 sys.exit(main(sys.argv[1:]))
 """

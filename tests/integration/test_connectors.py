@@ -246,7 +246,7 @@ def test_payouts_run_stops_at_a_bad_connection_naming_it(case, tmp_path):
 def test_the_first_task_of_a_run_stops_at_a_bad_connection(fresh, monkeypatch):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from payouts.orchestration import tasks as flows
+    from payouts.orchestration import tasks
 
     url, tag = fresh
     monkeypatch.setenv("PAYOUTS_WAREHOUSE_URL", url)
@@ -254,7 +254,7 @@ def test_the_first_task_of_a_run_stops_at_a_bad_connection(fresh, monkeypatch):
     monkeypatch.setenv("PAYOUTS_RAIL_PROVIDERS", "crypto=payouts_chain")
     monkeypatch.setenv("AIRFLOW_CONN_PAYOUTS_CHAIN", json.dumps({"conn_type": "chain", "host": "127.0.0.1"}))
     with pytest.raises(AirflowFailException, match="connection 'payouts_chain' .* names no connector kind"):
-        flows.open_run(f"dag-run-{tag}", "test", {})
+        tasks.open_run(f"dag-run-{tag}", "test", {})
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM payouts.runs").fetchone()[0] == 0
         reserved = conn.execute("SELECT count(*) FROM ledger.transactions WHERE kind <> 'earning'").fetchone()[0]

@@ -180,15 +180,15 @@ def test_sqlalchemy_url(url, expected):
 
 def test_the_gate_stage_passes_an_empty_run_unless_money_is_reserved_under_it(warehouse_url, monkeypatch):
     """Nothing payable is a quiet day (the stage passes, noting it); reservations without items fail."""
-    from payouts.orchestration import tasks as flows
+    from payouts.orchestration import tasks
 
     monkeypatch.setenv("PAYOUTS_WAREHOUSE_URL", warehouse_url)
     _seed_run(warehouse_url, "R900011", [])
-    assert flows.quality_gate("R900011") == {"success": True, "expectations": 0}
+    assert tasks.quality_gate("R900011") == {"success": True, "expectations": 0}
     with psycopg.connect(warehouse_url) as conn:
         gate, = conn.execute("SELECT gate_result FROM payouts.runs WHERE run_id = 'R900011'").fetchone()
     assert gate["success"] and "nothing was payable" in gate["note"]
     _seed_run(warehouse_url, "R900012", [], extra_txns={
         "reserve:R900012-00000001": [("reserved", "EUR", -10), ("payable", "EUR", 10)]})
-    with pytest.raises(flows.GateFailed):
-        flows.quality_gate("R900012")
+    with pytest.raises(tasks.GateFailed):
+        tasks.quality_gate("R900012")

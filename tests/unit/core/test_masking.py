@@ -179,7 +179,7 @@ def test_provider_rejection_message_masks_the_echoed_request():
     assert "************3000" in str(exc) and exc.detail == detail   # the detail itself stays for code
 
 
-def test_flows_installs_the_masking_when_a_task_imports_it():
+def test_tasks_installs_the_masking_when_a_task_imports_it():
     """The hook the DAG tasks rely on: importing payouts.orchestration.tasks masks the process's logs."""
     code = textwrap.dedent(f"""
         import logging, sys
