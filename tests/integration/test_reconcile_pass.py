@@ -158,13 +158,22 @@ def test_files_parsed_in_worker_processes_load_as_one_by_one(own_warehouse, tmp_
 
 def test_statements_fetched_into_a_bucket_load_from_it(warehouse_url, tmp_path, monkeypatch):
     """PAYOUTS_STATEMENTS_URL names a store that is not a local folder (fsspec's in-memory
-    filesystem, attached as Airflow attaches s3 or gcs): fetch files it, the load reads it."""
+    filesystem, attached as Airflow attaches s3 or gcs): fetch files it, the load reads it,
+    and a later pass does not download it again."""
     from airflow.sdk.io import attach
     from fsspec.implementations.memory import MemoryFileSystem
 
     from payouts.providers.contract import StatementPage
 
-    attach("memory", fs=MemoryFileSystem())
+    class CountingMemory(MemoryFileSystem):
+        reads = 0
+
+        def _open(self, path, mode="rb", **kwargs):
+            if "r" in mode:
+                CountingMemory.reads += 1
+            return super()._open(path, mode, **kwargs)
+
+    attach("memory", fs=CountingMemory())
     url = f"memory://bucket-{tmp_path.name}/statements"
     monkeypatch.setenv("PAYOUTS_STATEMENTS_URL", url)
     monkeypatch.setenv("PAYOUTS_DATA_DIR", str(tmp_path / "data"))
@@ -183,6 +192,11 @@ def test_statements_fetched_into_a_bucket_load_from_it(warehouse_url, tmp_path, 
         assert recon.fetch_statements(conn, OneFileBank(), provider) == []  # the cursor moved on
         [loaded] = recon.load_files(conn, recon.pending_files(provider), provider)
         assert loaded["loaded"] and loaded["lines"] == parse_statement_file(BUCKET_SAMPLE).lines.height
+        reads = CountingMemory.reads
+        assert reads >= 1
+        assert recon.load_files(conn, recon.pending_files(provider), provider) == [
+            {"file": "bank.xml", "loaded": False, "lines": 0}]
+        assert CountingMemory.reads == reads  # known by its URL: not downloaded again
         path = conn.execute("SELECT path FROM recon.statement_files WHERE provider = %s", (provider,)).fetchone()[0]
     assert path == f"{url}/{provider}/bank.xml"
     assert not (tmp_path / "data" / "statements").exists()

@@ -103,11 +103,17 @@ def load_files(conn: psycopg.Connection, paths: list[str], provider_name: str = 
     when the new files are big enough; loading stays in this connection, one
     file per transaction, in the given order, so the result is the same either way.
     """
-    with store.local_copies(paths) as local:
+    # A file of the statement store is written once and never changed: one loaded (or
+    # quarantined) under its URL before is not read again, let alone downloaded.
+    stored = [p for p in paths if "://" in p]
+    known = {row[0] for row in conn.execute(
+        "SELECT path FROM recon.statement_files WHERE path = ANY(%(p)s)"
+        " UNION SELECT path FROM recon.quarantined_files WHERE path = ANY(%(p)s)", {"p": stored})} if stored else set()
+    results: dict[str, dict] = {p: {"file": _name(p), "loaded": False, "lines": 0} for p in known}
+    with store.local_copies([p for p in paths if p not in known]) as local:
         new: list[tuple[str, str, int]] = []
-        results: dict[str, dict] = {}
         seen: set[str] = set()
-        for path in paths:
+        for path in (p for p in paths if p not in known):
             digest, size = _digest(local[path])
             if digest in seen or conn.execute(
                 "SELECT 1 FROM recon.statement_files WHERE sha256 = %(d)s"
