@@ -93,13 +93,16 @@ def _submit_all(conn, env, plan):
 
 
 def _statuses(conn, run_id):
+    """Statuses of the run's items planned into batches of the bank's rails."""
     return dict(conn.execute("SELECT status, count(*) FROM payouts.payout_items WHERE run_id = %s"
-                             " AND rail = ANY(%s) GROUP BY 1", (run_id, list(BANK_RAILS))).fetchall())
+                             " AND rail = ANY(%s) AND batch_no IS NOT NULL GROUP BY 1",
+                             (run_id, list(BANK_RAILS))).fetchall())
 
 
 def _item_rows(conn, run_id):
     return {i: (s, r) for i, s, r in conn.execute(
-        "SELECT item_id, status, reasons FROM payouts.payout_items WHERE run_id = %s AND rail = ANY(%s)",
+        "SELECT item_id, status, reasons FROM payouts.payout_items WHERE run_id = %s AND rail = ANY(%s)"
+        " AND batch_no IS NOT NULL",
         (run_id, list(BANK_RAILS))).fetchall()}
 
 
