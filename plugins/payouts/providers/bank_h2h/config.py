@@ -27,16 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from payouts.iso20022.pain001 import Debtor
 from payouts.providers.contract import ConnectorConfigError
 
 DEFAULT_FILE_NAME = "{msg_id}.xml"
 VERSIONS = ("001.001.09", "001.001.03")
-
-
-@dataclass(frozen=True)
-class DebtorAccount:
-    iban: str
-    bic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,8 +48,7 @@ class BankConfig:
     archive: str = "/archive"
     file_name: str = DEFAULT_FILE_NAME
     pain001_version: str = "001.001.09"
-    debtor_name: str = "Payouts platform"
-    debtor_accounts: dict[str, DebtorAccount] = field(default_factory=dict)
+    debtor_accounts: dict[str, Debtor] = field(default_factory=dict)  # currency -> the account we pay from
     max_per_file: int = 10_000
     status_wait_s: float = 14_400.0
     reports: str = "all"
@@ -67,7 +61,7 @@ class BankConfig:
     def our_ibans(self) -> frozenset[str]:
         return frozenset(a.iban for a in self.debtor_accounts.values())
 
-    def account_for(self, currency: str) -> DebtorAccount | None:
+    def account_for(self, currency: str) -> Debtor | None:
         return self.debtor_accounts.get(currency) or self.debtor_accounts.get("*")
 
     def name_for(self, msg_id: str) -> str:
@@ -104,14 +98,15 @@ def from_connection(conn_id: str, connection: Any) -> BankConfig:
     version = extra.get("pain001_version", "001.001.09")
     if version not in VERSIONS:
         raise _error(conn_id, f"extra pain001_version {version!r} is not one of {', '.join(VERSIONS)}")
-    accounts: dict[str, DebtorAccount] = {}
+    debtor_name = extra.get("debtor_name", "Payouts platform")
+    accounts: dict[str, Debtor] = {}
     for currency, value in (extra.get("debtor_accounts") or {}).items():
         if isinstance(value, str):
             value = {"iban": value}
         if not isinstance(value, dict) or not value.get("iban"):
             raise _error(conn_id, f"extra debtor_accounts[{currency!r}] needs an iban")
-        accounts["*" if currency == "*" else str(currency).upper()] = DebtorAccount("".join(value["iban"].split()).upper(),
-                                                        value.get("bic"))
+        accounts["*" if currency == "*" else str(currency).upper()] = Debtor(
+            debtor_name, "".join(value["iban"].split()).upper(), value.get("bic"))
     if not accounts:
         raise _error(conn_id, "extra debtor_accounts names no account (currency -> IBAN)")
     reports = extra.get("reports", "all")
@@ -141,7 +136,7 @@ def from_connection(conn_id: str, connection: Any) -> BankConfig:
         password=connection.password or None, private_key=private_key,
         inbox=extra.get("inbox", "/inbox"), outbox=extra.get("outbox", "/outbox"),
         archive=extra.get("archive", "/archive"), file_name=file_name, pain001_version=version,
-        debtor_name=extra.get("debtor_name", "Payouts platform"), debtor_accounts=accounts,
+        debtor_accounts=accounts,
         max_per_file=max_per_file, status_wait_s=wait, reports=reports,
         rejects_duplicate_msg_id=bool(extra.get("rejects_duplicate_msg_id", False)),
         pgp=dict(pgp) if pgp else None, connect_timeout_s=timeout, upload_attempts=upload_attempts,

@@ -245,7 +245,7 @@ class BankH2HConnector(Connector):
         of this bank are answered rejected and written nowhere."""
         from lxml import etree
 
-        from payouts.iso20022.pain001 import CreditTransfer, Debtor, new_message_id, payment_problems, write_pain001
+        from payouts.iso20022.pain001 import CreditTransfer, new_message_id, payment_problems, write_pain001
 
         cfg = self.cfg
         refused: list[PaymentResult] = []
@@ -266,8 +266,7 @@ class BankH2HConnector(Connector):
             by_currency.setdefault(p.currency, []).append((p, transfer))
         names: list[str] = []
         for currency, rows in sorted(by_currency.items()):
-            account = cfg.account_for(currency)
-            debtor = Debtor(cfg.debtor_name, account.iban, account.bic)
+            debtor = cfg.account_for(currency)
             day = self._execution_date(conn, rail, rows[0][0].end_to_end_id)
             for start in range(0, len(rows), cfg.max_per_file):
                 part = rows[start:start + cfg.max_per_file]
