@@ -8,6 +8,7 @@ the ledger balances with the reversals, and the payees hold what they are owed.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -43,6 +44,32 @@ def _wait_blocks(url: str, n: int) -> None:
         time.sleep(0.2)
 
 
+@contextmanager
+def _paid_on_a_fresh_chain(tmp_path, warehouse, monkeypatch, tag, owed):
+    """Its own anvil and tokens, the payees of `owed`, their run sent after a chain snapshot and
+    polled until final: (node, chain, conn, run_id, snapshot). The node is gone afterwards."""
+    with start_anvil(tmp_path / "anvil", block_time=0.25) as node:
+        chain = deploy_stablecoins(node.url, confirmations=2)
+        set_connection(monkeypatch, chain)
+        with psycopg.connect(warehouse, autocommit=True) as conn:
+            seed_wallet_payees(conn, tag, owed)
+            run_id, batches = prepare_run(conn, tag)
+            snapshot = rpc(node.url, "evm_snapshot")
+            submit_batch(conn, registry.connector(CONN_ID), batches[0])
+            poll_until_final(conn)
+            yield node, chain, conn, run_id, snapshot
+    assert not node.alive()
+
+
+def _reconcile(conn) -> tuple[list[dict], dict]:
+    """A reconciliation pass over the chain's logs: fetch, load, match."""
+    from payouts.reconcile import run as recon
+
+    recon.fetch_statements(conn, registry.connector(CONN_ID), CONN_ID)
+    loaded = recon.load_files(conn, recon.pending_files(CONN_ID), CONN_ID)
+    return loaded, recon.match_pass(conn)
+
+
 def _paid_exactly_once(conn, chain, tag, owed):
     for n, (asset, amount) in enumerate(owed):
         assert token_balance(chain.url, chain.tokens[asset]["address"], payee_address(tag, n)) == amount
@@ -58,47 +85,36 @@ def test_a_reorg_moves_accepted_items_back_and_the_same_transactions_pay_them_on
 
     tag = "reorg1"
     owed = [("USDC", 2_000_000), ("USDT", 3_000_000), ("USDC", 4_000_000)]
-    with start_anvil(tmp_path / "anvil", block_time=0.25) as node:
-        chain = deploy_stablecoins(node.url, confirmations=2)
-        set_connection(monkeypatch, chain)
-        with psycopg.connect(warehouse, autocommit=True) as conn:
-            seed_wallet_payees(conn, tag, owed)
-            run_id, batches = prepare_run(conn, tag)
-            snapshot = rpc(node.url, "evm_snapshot")
-            submit_batch(conn, registry.connector(CONN_ID), batches[0])
-            poll_until_final(conn)
-            assert statuses(conn, run_id) == {"accepted": len(owed)}
-            sent = ledger.balance(conn, "clearing")
-            # The chain drops every block since the snapshot: the payments are gone from it.
-            assert rpc(node.url, "evm_revert", snapshot) is True
-            for n, (asset, _) in enumerate(owed):
-                assert token_balance(chain.url, chain.tokens[asset]["address"], payee_address(tag, n)) == 0
-            _wait_blocks(node.url, 1)
-            # The next statement fetch sees it: items back to submitted, sends reversed, bytes re-broadcast.
-            recon.fetch_statements(conn, registry.connector(CONN_ID), CONN_ID)
-            assert statuses(conn, run_id) == {"submitted": len(owed)}
-            reasons = [r[-1]["code"] for r, in conn.execute(
-                "SELECT reasons FROM payouts.payout_items WHERE run_id = %s", (run_id,)).fetchall()]
-            assert reasons == ["CHAIN_REORG"] * len(owed)
-            assert conn.execute("SELECT count(*) FROM ledger.transactions WHERE kind = 'unsend'").fetchone()[0] == 3
-            assert ledger.balance(conn, "clearing") in ({}, {"USDC": 0, "USDT": 0})
-            assert ledger.unbalanced(conn) == []
+    with _paid_on_a_fresh_chain(tmp_path, warehouse, monkeypatch, tag, owed) as (node, chain, conn, run_id, snapshot):
+        assert statuses(conn, run_id) == {"accepted": len(owed)}
+        sent = ledger.balance(conn, "clearing")
+        # The chain drops every block since the snapshot: the payments are gone from it.
+        assert rpc(node.url, "evm_revert", snapshot) is True
+        for n, (asset, _) in enumerate(owed):
+            assert token_balance(chain.url, chain.tokens[asset]["address"], payee_address(tag, n)) == 0
+        _wait_blocks(node.url, 1)
+        # The next statement fetch sees it: items back to submitted, sends reversed, bytes re-broadcast.
+        recon.fetch_statements(conn, registry.connector(CONN_ID), CONN_ID)
+        assert statuses(conn, run_id) == {"submitted": len(owed)}
+        reasons = [r[-1]["code"] for r, in conn.execute(
+            "SELECT reasons FROM payouts.payout_items WHERE run_id = %s", (run_id,)).fetchall()]
+        assert reasons == ["CHAIN_REORG"] * len(owed)
+        assert conn.execute("SELECT count(*) FROM ledger.transactions WHERE kind = 'unsend'").fetchone()[0] == 3
+        assert ledger.balance(conn, "clearing") in ({}, {"USDC": 0, "USDT": 0})
+        assert ledger.unbalanced(conn) == []
 
-            poll_until_final(conn)
-            assert statuses(conn, run_id) == {"accepted": len(owed)}
-            assert ledger.balance(conn, "clearing") == sent  # sent once, net
-            _paid_exactly_once(conn, chain, tag, owed)
-            # The chain's own logs then settle them, with no break.
-            recon.fetch_statements(conn, registry.connector(CONN_ID), CONN_ID)
-            recon.load_files(conn, recon.pending_files(CONN_ID), CONN_ID)
-            recon.match_pass(conn)
-            assert statuses(conn, run_id) == {"settled": len(owed)}
-            assert conn.execute("SELECT count(*) FROM recon.breaks").fetchone()[0] == 0
-            fees = conn.execute("SELECT sum(amount_minor) FROM ledger.postings WHERE account = 'fees'"
-                                " AND currency = 'ETH'").fetchone()[0]
-            mined = conn.execute("SELECT sum(fee_wei) FROM payouts.evm_transactions").fetchone()[0]
-            assert fees == mined  # the dropped blocks' gas reversed, the new blocks' posted
-    assert not node.alive()
+        poll_until_final(conn)
+        assert statuses(conn, run_id) == {"accepted": len(owed)}
+        assert ledger.balance(conn, "clearing") == sent  # sent once, net
+        _paid_exactly_once(conn, chain, tag, owed)
+        # The chain's own logs then settle them, with no break.
+        _reconcile(conn)
+        assert statuses(conn, run_id) == {"settled": len(owed)}
+        assert conn.execute("SELECT count(*) FROM recon.breaks").fetchone()[0] == 0
+        fees = conn.execute("SELECT sum(amount_minor) FROM ledger.postings WHERE account = 'fees'"
+                            " AND currency = 'ETH'").fetchone()[0]
+        mined = conn.execute("SELECT sum(fee_wei) FROM payouts.evm_transactions").fetchone()[0]
+        assert fees == mined  # the dropped blocks' gas reversed, the new blocks' posted
 
 
 def test_a_reorg_after_settlement_settles_again_by_the_new_block_with_no_break(tmp_path, warehouse, monkeypatch):
@@ -106,55 +122,41 @@ def test_a_reorg_after_settlement_settles_again_by_the_new_block_with_no_break(t
 
     tag = "reorg2"
     owed = [("USDC", 2_500_000), ("USDT", 3_500_000)]
-    with start_anvil(tmp_path / "anvil", block_time=0.25) as node:
-        chain = deploy_stablecoins(node.url, confirmations=2)
-        set_connection(monkeypatch, chain)
-        with psycopg.connect(warehouse, autocommit=True) as conn:
-            seed_wallet_payees(conn, tag, owed)
-            run_id, batches = prepare_run(conn, tag)
-            snapshot = rpc(node.url, "evm_snapshot")
-            submit_batch(conn, registry.connector(CONN_ID), batches[0])
-            poll_until_final(conn)
-            recon.fetch_statements(conn, registry.connector(CONN_ID), CONN_ID)
-            recon.load_files(conn, recon.pending_files(CONN_ID), CONN_ID)
-            assert recon.match_pass(conn)["matched"] == len(owed)
-            assert statuses(conn, run_id) == {"settled": len(owed)}
-            # The chain forks below the settled payments' block and the new chain is shorter.
-            assert rpc(node.url, "evm_revert", snapshot) is True
-            _wait_blocks(node.url, 1)
-            recon.fetch_statements(conn, registry.connector(CONN_ID), CONN_ID)
-            assert statuses(conn, run_id) == {"submitted": len(owed)}
-            assert conn.execute("SELECT count(*) FROM payouts.evm_transfer_logs WHERE withdrawn_at IS NOT NULL"
-                                ).fetchone()[0] == len(owed)
-            assert conn.execute("SELECT count(*) FROM ledger.transactions WHERE kind = 'unsettle'"
-                                ).fetchone()[0] == len(owed)
-            poll_until_final(conn)
-            assert statuses(conn, run_id) == {"accepted": len(owed)}
-            _paid_exactly_once(conn, chain, tag, owed)
-            # The statement is read again from below the fork: the logs of the new blocks are new lines.
-            _wait_blocks(node.url, 3)
-            recon.fetch_statements(conn, registry.connector(CONN_ID), CONN_ID)
-            loaded = recon.load_files(conn, recon.pending_files(CONN_ID), CONN_ID)
-            assert sum(f["lines"] for f in loaded if f["loaded"]) == len(owed)
-            recon.match_pass(conn)
-            # The withdrawn lines no longer count: the new block's lines settle the items again, once.
-            assert conn.execute("SELECT count(*) FROM recon.breaks").fetchone()[0] == 0
-            assert statuses(conn, run_id) == {"settled": len(owed)}
-            withdrawn = conn.execute("SELECT l.status, count(m.line_id) FROM recon.statement_lines l"
-                                     " LEFT JOIN recon.matches m USING (line_id) GROUP BY 1").fetchall()
-            assert sorted(withdrawn) == [("booked", len(owed)), ("withdrawn", 0)]
-            # Sent, reversed, sent again; settled, reversed, settled again: paid once, nothing left in clearing.
-            assert conn.execute("SELECT kind, count(*) FROM ledger.transactions WHERE kind IN"
-                                " ('send', 'unsettle', 'settle') GROUP BY 1 ORDER BY 1").fetchall() == [
-                ("send", 2 * len(owed)), ("settle", 2 * len(owed)), ("unsettle", len(owed))]
-            assert ledger.unbalanced(conn) == []
-            assert ledger.balance(conn, "clearing") in ({}, {"USDC": 0, "USDT": 0})
-            _paid_exactly_once(conn, chain, tag, owed)
-            # A later pass changes nothing.
-            recon.fetch_statements(conn, registry.connector(CONN_ID), CONN_ID)
-            recon.load_files(conn, recon.pending_files(CONN_ID), CONN_ID)
-            assert recon.match_pass(conn)["matched"] == 0
-            assert statuses(conn, run_id) == {"settled": len(owed)}
+    with _paid_on_a_fresh_chain(tmp_path, warehouse, monkeypatch, tag, owed) as (node, chain, conn, run_id, snapshot):
+        assert _reconcile(conn)[1]["matched"] == len(owed)
+        assert statuses(conn, run_id) == {"settled": len(owed)}
+        # The chain forks below the settled payments' block and the new chain is shorter.
+        assert rpc(node.url, "evm_revert", snapshot) is True
+        _wait_blocks(node.url, 1)
+        recon.fetch_statements(conn, registry.connector(CONN_ID), CONN_ID)
+        assert statuses(conn, run_id) == {"submitted": len(owed)}
+        assert conn.execute("SELECT count(*) FROM payouts.evm_transfer_logs WHERE withdrawn_at IS NOT NULL"
+                            ).fetchone()[0] == len(owed)
+        assert conn.execute("SELECT count(*) FROM ledger.transactions WHERE kind = 'unsettle'"
+                            ).fetchone()[0] == len(owed)
+        poll_until_final(conn)
+        assert statuses(conn, run_id) == {"accepted": len(owed)}
+        _paid_exactly_once(conn, chain, tag, owed)
+        # The statement is read again from below the fork: the logs of the new blocks are new lines.
+        _wait_blocks(node.url, 3)
+        loaded, _ = _reconcile(conn)
+        assert sum(f["lines"] for f in loaded if f["loaded"]) == len(owed)
+        # The withdrawn lines no longer count: the new block's lines settle the items again, once.
+        assert conn.execute("SELECT count(*) FROM recon.breaks").fetchone()[0] == 0
+        assert statuses(conn, run_id) == {"settled": len(owed)}
+        withdrawn = conn.execute("SELECT l.status, count(m.line_id) FROM recon.statement_lines l"
+                                 " LEFT JOIN recon.matches m USING (line_id) GROUP BY 1").fetchall()
+        assert sorted(withdrawn) == [("booked", len(owed)), ("withdrawn", 0)]
+        # Sent, reversed, sent again; settled, reversed, settled again: paid once, nothing left in clearing.
+        assert conn.execute("SELECT kind, count(*) FROM ledger.transactions WHERE kind IN"
+                            " ('send', 'unsettle', 'settle') GROUP BY 1 ORDER BY 1").fetchall() == [
+            ("send", 2 * len(owed)), ("settle", 2 * len(owed)), ("unsettle", len(owed))]
+        assert ledger.unbalanced(conn) == []
+        assert ledger.balance(conn, "clearing") in ({}, {"USDC": 0, "USDT": 0})
+        _paid_exactly_once(conn, chain, tag, owed)
+        # A later pass changes nothing.
+        assert _reconcile(conn)[1]["matched"] == 0
+        assert statuses(conn, run_id) == {"settled": len(owed)}
 
 
 def test_the_node_restarted_mid_batch_keeps_its_chain_and_nothing_is_paid_twice(tmp_path, warehouse, monkeypatch):
