@@ -81,6 +81,18 @@ def _bank_batches(plan):
     return [b for rail in BANK_RAILS for b in plan.get(rail, [])]
 
 
+def _send_first_batch(conn, env):
+    """A run prepared and its first bank batch submitted: (run_id, batch)."""
+    run_id, plan = _prepare(conn, env.tag)
+    batch = _bank_batches(plan)[0]
+    connector = env.connector()
+    try:
+        submit_batch(conn, connector, batch)
+    finally:
+        connector.close()
+    return run_id, batch
+
+
 def _submit_all(conn, env, plan):
     outcomes = []
     for batch in _bank_batches(plan):
@@ -164,11 +176,7 @@ def test_a_run_goes_out_as_files_comes_back_as_reports_and_statements_and_repeat
 def test_a_file_uploaded_twice_is_refused_by_msg_id_and_rejects_no_item(bank_env):
     bank = bank_env.start()
     with psycopg.connect(bank_env.url, autocommit=True) as conn:
-        run_id, plan = _prepare(conn, bank_env.tag)
-        batch = _bank_batches(plan)[0]
-        connector = bank_env.connector()
-        submit_batch(conn, connector, batch)
-        connector.close()
+        run_id, batch = _send_first_batch(conn, bank_env)
         name, wire = conn.execute("SELECT file_name, wire FROM bank.files").fetchone()
         # The same file dropped again (by a person, another system): the bank refuses its MsgId.
         (bank.root / "inbox" / name).write_bytes(wire)
@@ -334,11 +342,7 @@ def _drop_in_outbox(bank, name: str, data: bytes) -> None:
 def test_bad_files_from_the_bank_are_quarantined_with_the_reason_and_change_nothing(bank_env, shared_data):
     bank = bank_env.start()
     with psycopg.connect(bank_env.url, autocommit=True) as conn:
-        run_id, plan = _prepare(conn, bank_env.tag)
-        batch = _bank_batches(plan)[0]
-        connector = bank_env.connector()
-        submit_batch(conn, connector, batch)
-        connector.close()
+        run_id, batch = _send_first_batch(conn, bank_env)
         msg_id = conn.execute("SELECT msg_id FROM bank.files").fetchone()[0]
         # The bank's own reports are taken away: only the bad files are left to read.
         for name in bank_env.folder("outbox"):
