@@ -182,8 +182,10 @@ PAYEES = [("U-1", "Ada Payee", "DE", "EUR", "DE89370400440532013000"),
 
 def add_item(conn, item_id: str, recipient_id: str, amount_minor: int, status: str = "approved",
              rail: str | None = "sepa_instant", **extra) -> str:
+    """An item of RUN; one with a rail is planned (batch 0 of its rail unless `batch_no` says)."""
     columns = {"item_id": item_id, "run_id": RUN, "recipient_id": recipient_id, "currency": "EUR",
-               "amount_minor": amount_minor, "status": status, "rail": rail, **extra}
+               "amount_minor": amount_minor, "status": status, "rail": rail,
+               "batch_no": None if rail is None else 0, **extra}
     names = ", ".join(columns)
     marks = ", ".join(["%s"] * len(columns))
     conn.execute(f"INSERT INTO payouts.payout_items ({names}) VALUES ({marks})", list(columns.values()))

@@ -79,7 +79,8 @@ def get_run(conn: "psycopg.Connection", run_id: str) -> dict | None:
         (run_id,)).fetchall())
     by_rail: dict[str, dict[str, int]] = {}
     for rail, status, n in conn.execute(
-            "SELECT coalesce(rail, 'unrouted'), status, count(*) FROM payouts.payout_items WHERE run_id = %s"
+            "SELECT CASE WHEN batch_no IS NULL THEN 'unrouted' ELSE rail END, status, count(*)"
+            " FROM payouts.payout_items WHERE run_id = %s"
             " GROUP BY 1, 2 ORDER BY 1, 2", (run_id,)).fetchall():
         by_rail.setdefault(rail, {})[status] = n
     run["by_rail"] = by_rail
@@ -211,7 +212,7 @@ def funnel(conn: "psycopg.Connection") -> list[tuple[str, int]]:
 
 
 def failures_by(conn: "psycopg.Connection", column: str) -> list[tuple[str, int]]:
-    expr = {"country": "r.country", "rail": "coalesce(i.rail, 'unrouted')"}[column]
+    expr = {"country": "r.country", "rail": "CASE WHEN i.batch_no IS NULL THEN 'unrouted' ELSE i.rail END"}[column]
     return [(k, int(n)) for k, n in conn.execute(
         f"SELECT {expr}, count(*) FROM payouts.payout_items i JOIN payouts.recipients r USING (recipient_id)"
         " WHERE i.status IN ('rejected', 'returned') GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12").fetchall()]

@@ -268,11 +268,12 @@ def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
     by_status = dict(conn.execute(
         "SELECT status, count(*) FROM payouts.payout_items WHERE run_id = %s GROUP BY 1 ORDER BY 1", (run_id,)
     ).fetchall())
-    # Items the checks stopped never get a rail: they are counted by reason below, not by rail.
+    # Items the checks stopped are never planned into a batch of their rail: they are counted
+    # by reason below, not by rail.
     by_rail = {
         rail: dict(statuses) for rail, statuses in conn.execute(
             "SELECT rail, jsonb_object_agg(status, n) FROM ("
-            " SELECT rail, status, count(*) n FROM payouts.payout_items WHERE run_id = %s AND rail IS NOT NULL"
+            " SELECT rail, status, count(*) n FROM payouts.payout_items WHERE run_id = %s AND batch_no IS NOT NULL"
             " GROUP BY 1, 2) s GROUP BY 1 ORDER BY 1", (run_id,)
         ).fetchall()
     }
