@@ -58,6 +58,7 @@ def main() -> int:
 
     import psycopg
 
+    from payouts.payout_run import approval
     from payouts.payout_run import stages as payout_run
     from payouts.providers import registry
     from payouts.reconcile import run as recon
@@ -82,7 +83,7 @@ def main() -> int:
                     run_id = payout_run.open_run(conn, "bench-evm", "bench", {})
                     payout_run.snapshot(conn, run_id)
                     payout_run.check_items(conn, run_id)
-                    payout_run.approve(conn, run_id, "bench", "bench")
+                    approval.approve(conn, run_id, "bench", "bench")
                     plan = payout_run.route_and_plan(conn, run_id, batch_size=args.batch_size)
                     timings["prepare_s"] = time.perf_counter() - started
 

@@ -8,6 +8,7 @@ import uuid
 
 import psycopg
 
+from payouts.payout_run import approval
 from payouts.payout_run import stages as payout_run
 from payouts.payout_run.submit import poll_pending
 from payouts.providers import registry
@@ -46,7 +47,7 @@ def prepare_run(conn: psycopg.Connection, tag: str, batch_size: int = 1000):
     run_id = payout_run.open_run(conn, f"dag-run-{tag}-{uuid.uuid4().hex[:4]}", "test", {"tag": tag})
     payout_run.snapshot(conn, run_id)
     payout_run.check_items(conn, run_id)
-    payout_run.approve(conn, run_id, "tester", "test")
+    approval.approve(conn, run_id, "tester", "test")
     plan = payout_run.route_and_plan(conn, run_id, batch_size=batch_size)
     return run_id, [b for rail_batches in plan.values() for b in rail_batches]
 

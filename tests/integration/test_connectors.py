@@ -19,6 +19,7 @@ from payouts.core import ledger
 from payouts.core.rails import RAILS
 from payouts.providers import registry
 from payouts.payout_run import stages as payout_run
+from payouts.payout_run import summary
 from payouts.providers.contract import Connector, Payment, PaymentResult
 from payouts.payout_run.submit import ProviderChanged, ProviderConflict, poll_pending, resolve_unanswered, submit_batch
 from tests_support import fresh_database
@@ -111,7 +112,7 @@ def test_pending_answers_stay_submitted_until_the_poller_hears_the_final_answer(
         assert resolve_unanswered(conn, registry.connector, run_id)["awaiting_status"] == 0
         # Its batches are sent, their payments unanswered, also once the run has finished:
         # the poller owns them, so none is failed.
-        payout_run.finish(conn, run_id)
+        summary.finish(conn, run_id)
         assert _batch_rows(conn, run_id) == {(b["rail"], b["batch_no"]): ("sent", 0, 0, b["item_count"])
                                              for b in batches}
         # A retried submit task sends the same keys to the same provider, which books nothing new.

@@ -254,7 +254,7 @@ def test_the_rail_stop_names_the_gas_when_only_gas_is_short_and_the_token_when_o
     from eth_account import Account
     from eth_utils import keccak
 
-    from payouts.payout_run.submit import lift_stop
+    from payouts.payout_run.stops import lift_stop
 
     monkeypatch.setenv("PAYOUTS_RAIL_PROVIDERS", f"crypto={CONN_ID}")
     tag = _tag(request)
@@ -286,7 +286,7 @@ def test_the_hot_wallet_cap_and_the_low_balance_alerts(chain, warehouse, monkeyp
     import logging
 
     from payouts.core import money
-    from payouts.payout_run.submit import lift_stop
+    from payouts.payout_run.stops import lift_stop
 
     tag = _tag(request)
     usdc = chain.tokens["USDC"]["address"]

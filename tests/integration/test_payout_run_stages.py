@@ -14,7 +14,9 @@ import psycopg
 import pytest
 
 from payouts.core import ledger
+from payouts.payout_run import approval
 from payouts.payout_run import stages as payout_run
+from payouts.payout_run import summary as run_summary
 from payouts.providers.contract import AmbiguousOutcome, Connector, ProviderUnavailable
 from payouts.providers.generic.connector import GenericHttpConnector
 from payouts_sandbox.process import start_sandbox
@@ -77,7 +79,7 @@ def _prepare(conn, tag):
     run_id = payout_run.open_run(conn, f"dag-run-{tag}", "test", {"tag": tag})
     payout_run.snapshot(conn, run_id)
     payout_run.check_items(conn, run_id)
-    payout_run.approve(conn, run_id, "tester", "test")
+    approval.approve(conn, run_id, "tester", "test")
     plan = payout_run.route_and_plan(conn, run_id, batch_size=2)
     return run_id, plan
 
@@ -371,7 +373,7 @@ def test_account_level_rejections_never_fall_back(fresh, tmp_path):
 
 
 def test_kill_switch_cancels_what_is_queued_and_funding_pauses_the_rail(fresh, sandbox, monkeypatch, tmp_path):
-    from payouts.payout_run.submit import lift_stop, set_stop
+    from payouts.payout_run.stops import lift_stop, set_stop
 
     url, tag = fresh
     provider = GenericHttpConnector(sandbox.url)
@@ -414,7 +416,7 @@ def test_a_payout_owed_in_euros_and_paid_in_zloty_is_quoted_converted_and_balanc
         run_id = payout_run.open_run(conn, f"dag-run-{tag}", "test")
         payout_run.snapshot(conn, run_id)
         payout_run.check_items(conn, run_id)
-        payout_run.approve(conn, run_id, "tester", "test")
+        approval.approve(conn, run_id, "tester", "test")
         plan = payout_run.route_and_plan(conn, run_id, batch_size=10, quote=provider.fx_quotes)
         item = conn.execute(
             "SELECT i.item_id, i.rail, i.paid_currency, i.paid_amount_minor, q.rate, q.fee_minor"
@@ -544,7 +546,7 @@ def test_a_batch_follows_its_work_through_a_fallback(fresh, tmp_path):
             submit_batch(conn, provider, credit)
             for b in plan["faster_payments"] + plan["crypto"]:
                 submit_batch(conn, provider, b)
-            payout_run.finish(conn, run_id)
+            run_summary.finish(conn, run_id)
             after = _batches_of(conn, run_id)
             summary = conn.execute("SELECT summary FROM payouts.runs WHERE run_id = %s", (run_id,)).fetchone()[0]
     assert after[("sepa_instant", 0)] == ("done", 0, 2, 0, None)  # its items moved on; its answers stay
@@ -577,7 +579,8 @@ class _Unreachable(Connector):
 
 
 def test_a_batch_without_answers_is_sent_then_failed_and_a_stopped_one_says_why(fresh, sandbox):
-    from payouts.payout_run.submit import resolve_unanswered, set_stop
+    from payouts.payout_run.stops import set_stop
+    from payouts.payout_run.submit import resolve_unanswered
 
     url, tag = fresh
     with psycopg.connect(url, autocommit=True) as conn:
@@ -591,7 +594,7 @@ def test_a_batch_without_answers_is_sent_then_failed_and_a_stopped_one_says_why(
         submit_batch(conn, GenericHttpConnector(sandbox.url), plan["crypto"][0])
         assert resolve_unanswered(conn, lambda conn_id: _Unreachable(), run_id) == {
             "resolved": 0, "pending": 0, "awaiting_status": 2}
-        payout_run.finish(conn, run_id)  # faster_payments was never sent: its task did not run
+        run_summary.finish(conn, run_id)  # faster_payments was never sent: its task did not run
         got = _batches_of(conn, run_id)
         summary = conn.execute("SELECT summary FROM payouts.runs WHERE run_id = %s", (run_id,)).fetchone()[0]
         # The resend count says no payment went out under a new key.
@@ -629,7 +632,7 @@ def test_a_payee_paid_in_another_currency_without_a_quote_is_routed_by_the_curre
         snapshotted = conn.execute("SELECT rail FROM payouts.payout_items WHERE recipient_id = %s",
                                    (rid,)).fetchone()[0]
         payout_run.check_items(conn, run_id)
-        payout_run.approve(conn, run_id, "tester", "test")
+        approval.approve(conn, run_id, "tester", "test")
         plan = payout_run.route_and_plan(conn, run_id, batch_size=10, quote=None)
         item_id, rail, fallback, paid = conn.execute(
             "SELECT item_id, rail, fallback_rails, paid_currency FROM payouts.payout_items WHERE recipient_id = %s",

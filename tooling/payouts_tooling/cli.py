@@ -176,7 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from payouts.providers import registry
     from payouts.providers.contract import ConnectorConfigError
     from payouts.reconcile.run import copy_statements, run_reconciliation_summary
-    from payouts.payout_run.stages import run_summary
+    from payouts.payout_run.summary import run_summary
     from payouts.warehouse import connect
 
     progress = Progress()
@@ -338,7 +338,7 @@ def cmd_statement(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     """The kill switch: stop new submissions for a run or a rail (audited), or lift it."""
-    from payouts.payout_run.submit import lift_stop, set_stop
+    from payouts.payout_run.stops import lift_stop, set_stop
     from payouts.warehouse import connect
 
     scope, target = ("run", args.run) if args.run else ("rail", args.rail)

@@ -310,7 +310,7 @@ class StopIn(BaseModel):
 @router.post("/stops", status_code=201, dependencies=[can_write],
              summary="Kill switch: stop new submissions of a run or a rail (audited)")
 def set_stop(body: StopIn, user: GetUserDep):
-    from payouts.payout_run.submit import set_stop as store
+    from payouts.payout_run.stops import set_stop as store
 
     with warehouse() as conn:
         store(conn, body.scope, body.target, "kill", body.reason, user.get_name())
@@ -319,7 +319,7 @@ def set_stop(body: StopIn, user: GetUserDep):
 
 @router.delete("/stops/{scope}/{target}", dependencies=[can_write], summary="Lift a kill switch (audited)")
 def lift_stop(scope: Literal["run", "rail"], target: str, user: GetUserDep):
-    from payouts.payout_run.submit import lift_stop as lift
+    from payouts.payout_run.stops import lift_stop as lift
 
     with warehouse() as conn:
         lifted = lift(conn, scope, target, "kill", user.get_name())

@@ -13,6 +13,7 @@ import psycopg
 
 from payouts.core import masking
 from payouts.payout_run import stages as payout_run
+from payouts.payout_run import summary
 from payouts import settings
 from payouts.warehouse import resolve_url
 
@@ -199,7 +200,7 @@ def poll_payments() -> dict:
 def finish(run_id: str) -> dict:
     url, conn = _connect()
     with conn:
-        return payout_run.finish(conn, run_id)
+        return summary.finish(conn, run_id)
 
 
 # -- reconcile_statements ---------------------------------------------------

@@ -32,7 +32,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from payouts.core import destinations, money
+from payouts.core import destinations, items, money
 from payouts.warehouse.queries import sql
 
 if TYPE_CHECKING:
@@ -103,9 +103,7 @@ def needs_approval(conn: "psycopg.Connection", run_id: str,
 
 def approval_body(conn: "psycopg.Connection", run_id: str, why: str = "") -> str:
     """The Markdown an approver reads: totals per rail and currency, held items, the largest payouts."""
-    from payouts.payout_run import stages as payout_run
-
-    view = payout_run.approval_view(conn, run_id)
+    view = approval_view(conn, run_id)
     lines = [f"**Run {run_id}** needs approval: {why}" if why else f"**Run {run_id}**", "",
              f"Total (indicative): **{run_total_eur(conn, run_id)} EUR**, new payees: {new_payees(conn, run_id)}",
              "", "| rail | currency | items | amount |", "|---|---|---:|---:|"]
@@ -143,9 +141,7 @@ def approvers_for(config: ApprovalConfig, run_creator: str | None) -> list[str]:
 
 def auto_approve(conn: "psycopg.Connection", run_id: str, why: str) -> int:
     """Release the run's ready items under the policy, audited as decided_by 'auto'."""
-    from payouts.payout_run import stages as payout_run
-
-    return payout_run.approve(conn, run_id, decided_by="auto", policy=f"auto: {why}")
+    return approve(conn, run_id, decided_by="auto", policy=f"auto: {why}")
 
 
 def record_human_approval(conn: "psycopg.Connection", run_id: str, responder: str | None,
@@ -154,30 +150,26 @@ def record_human_approval(conn: "psycopg.Connection", run_id: str, responder: st
 
     Refuses the run's creator (four eyes) and an answer without a responder.
     """
-    from payouts.payout_run import stages as payout_run
-
     if not responder:
         raise FourEyesError(f"run {run_id}: an approval without a responder releases nothing")
     made_by = creator(conn, run_id)
     if made_by and made_by == responder:
         raise FourEyesError(f"run {run_id}: {responder} created the run and cannot approve it")
     with conn.transaction():
-        seen = payout_run.approval_view(conn, run_id)
+        seen = approval_view(conn, run_id)
         seen.update({"responded_at": responded_at, "body": body, "created_by": made_by,
                      "total_eur": str(run_total_eur(conn, run_id))})
         conn.execute(
             "INSERT INTO payouts.approvals (run_id, decision, decided_by, policy, seen)"
             " VALUES (%s, 'approved', %s, 'human', %s) ON CONFLICT (run_id) DO NOTHING",
             (run_id, responder, json.dumps(seen, default=str)))
-        return payout_run.approve(conn, run_id, decided_by=responder, policy="human")
+        return approve(conn, run_id, decided_by=responder, policy="human")
 
 
 def record_rejection(conn: "psycopg.Connection", run_id: str, responder: str | None,
                      responded_at: str | None, body: str | None = None) -> None:
     """Record a rejection (or a timeout, which takes the default answer Reject). Nothing is released."""
-    from payouts.payout_run import stages as payout_run
-
-    seen = payout_run.approval_view(conn, run_id)
+    seen = approval_view(conn, run_id)
     seen.update({"responded_at": responded_at, "body": body, "timed_out": responder is None})
     conn.execute(
         "INSERT INTO payouts.approvals (run_id, decision, decided_by, policy, seen)"
@@ -260,3 +252,44 @@ def _change_destination(conn: "psycopg.Connection", subject: dict) -> None:
     if updated != 1:
         raise LookupError(f"no recipient {subject['recipient_id']!r}")
     destinations.unblock(conn, "SELECT %(recipient_id)s", {"recipient_id": subject["recipient_id"]})
+
+
+# -- the approval view and the release ------------------------------------------
+
+def approval_view(conn: psycopg.Connection, run_id: str) -> dict:
+    """What an approver sees: totals per rail and currency, held items, the largest payouts."""
+    totals = conn.execute(
+        "SELECT coalesce(rail, 'unrouted'), currency, count(*), sum(amount_minor)"
+        " FROM payouts.payout_items WHERE run_id = %s AND status IN ('ready', 'approved')"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+        (run_id,),
+    ).fetchall()
+    held = conn.execute(
+        "SELECT count(*) FROM payouts.payout_items WHERE run_id = %s AND status = 'held'", (run_id,)
+    ).fetchone()[0]
+    largest = conn.execute(
+        "SELECT item_id, currency, amount_minor FROM payouts.payout_items"
+        " WHERE run_id = %s AND status = 'ready' ORDER BY amount_minor DESC LIMIT 5",
+        (run_id,),
+    ).fetchall()
+    return {
+        "totals": [{"rail": r, "currency": c, "count": n, "amount_minor": int(a)} for r, c, n, a in totals],
+        "held": int(held),
+        "largest": [{"item_id": i, "currency": c, "amount_minor": int(a)} for i, c, a in largest],
+    }
+
+
+def approve(conn: psycopg.Connection, run_id: str, decided_by: str, policy: str) -> int:
+    """Release the run's ready items for payment, recording who did it and what they saw."""
+    with conn.transaction():
+        seen = approval_view(conn, run_id)
+        conn.execute(
+            "INSERT INTO payouts.approvals (run_id, decision, decided_by, policy, seen)"
+            " VALUES (%s, 'approved', %s, %s, %s) ON CONFLICT (run_id) DO NOTHING",
+            (run_id, decided_by, policy, json.dumps(seen)),
+        )
+        return items.move_items(
+            conn,
+            "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND status = 'ready'",
+            "approved", {"run_id": run_id}, detail=f"approved by {decided_by} ({policy})",
+        )

@@ -14,11 +14,11 @@ from typing import Iterator
 import psycopg
 import psycopg.sql
 
-from payouts.core import items, ledger
+from payouts.core import ledger
 from payouts import settings
 from payouts.core.rails import RAILS, rail_providers
 from payouts.core.routing import fallback_sql, payee_rail_sql
-from payouts.warehouse import copy_in, copy_out, sql
+from payouts.warehouse import copy_in, sql
 
 _SNAPSHOT_LOCK = 7_201_002  # one snapshot at a time: two runs never reserve the same money
 
@@ -118,45 +118,6 @@ def check_items(conn: psycopg.Connection, run_id: str, verify=None) -> dict[str,
     return check_run_items(conn, run_id, verify=verify)
 
 
-def approval_view(conn: psycopg.Connection, run_id: str) -> dict:
-    """What an approver sees: totals per rail and currency, held items, the largest payouts."""
-    totals = conn.execute(
-        "SELECT coalesce(rail, 'unrouted'), currency, count(*), sum(amount_minor)"
-        " FROM payouts.payout_items WHERE run_id = %s AND status IN ('ready', 'approved')"
-        " GROUP BY 1, 2 ORDER BY 1, 2",
-        (run_id,),
-    ).fetchall()
-    held = conn.execute(
-        "SELECT count(*) FROM payouts.payout_items WHERE run_id = %s AND status = 'held'", (run_id,)
-    ).fetchone()[0]
-    largest = conn.execute(
-        "SELECT item_id, currency, amount_minor FROM payouts.payout_items"
-        " WHERE run_id = %s AND status = 'ready' ORDER BY amount_minor DESC LIMIT 5",
-        (run_id,),
-    ).fetchall()
-    return {
-        "totals": [{"rail": r, "currency": c, "count": n, "amount_minor": int(a)} for r, c, n, a in totals],
-        "held": int(held),
-        "largest": [{"item_id": i, "currency": c, "amount_minor": int(a)} for i, c, a in largest],
-    }
-
-
-def approve(conn: psycopg.Connection, run_id: str, decided_by: str, policy: str) -> int:
-    """Release the run's ready items for payment, recording who did it and what they saw."""
-    with conn.transaction():
-        seen = approval_view(conn, run_id)
-        conn.execute(
-            "INSERT INTO payouts.approvals (run_id, decision, decided_by, policy, seen)"
-            " VALUES (%s, 'approved', %s, %s, %s) ON CONFLICT (run_id) DO NOTHING",
-            (run_id, decided_by, policy, json.dumps(seen)),
-        )
-        return items.move_items(
-            conn,
-            "SELECT item_id FROM payouts.payout_items WHERE run_id = %(run_id)s AND status = 'ready'",
-            "approved", {"run_id": run_id}, detail=f"approved by {decided_by} ({policy})",
-        )
-
-
 def route_and_plan(conn: psycopg.Connection, run_id: str, batch_size: int = settings.BATCH_SIZE,
                    quote=None) -> dict[str, list[dict]]:
     """Number each rail's approved items into batches and return descriptors per rail.
@@ -248,96 +209,3 @@ def set_execution_dates(conn: psycopg.Connection, run_id: str) -> None:
         conn.execute(
             "UPDATE payouts.batches SET execution_date = %s WHERE run_id = %s AND rail = %s"
             " AND execution_date IS NULL", (execution_date(rail, now), run_id, rail))
-
-
-def finish(conn: psycopg.Connection, run_id: str) -> dict:
-    """Close the run: its batches done or failed, its summary stored, the run completed."""
-    from payouts.payout_run.submit import close_batches
-
-    close_batches(conn, run_id)
-    summary = run_summary(conn, run_id)
-    conn.execute(
-        "UPDATE payouts.runs SET status = CASE WHEN status = 'gate_failed' THEN status ELSE 'completed' END,"
-        " summary = %s, updated_at = now() WHERE run_id = %s",
-        (json.dumps(summary), run_id),
-    )
-    return summary
-
-
-def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
-    by_status = dict(conn.execute(
-        "SELECT status, count(*) FROM payouts.payout_items WHERE run_id = %s GROUP BY 1 ORDER BY 1", (run_id,)
-    ).fetchall())
-    # Items the checks stopped are never planned into a batch of their rail: they are counted
-    # by reason below, not by rail.
-    by_rail = {
-        rail: dict(statuses) for rail, statuses in conn.execute(
-            "SELECT rail, jsonb_object_agg(status, n) FROM ("
-            " SELECT rail, status, count(*) n FROM payouts.payout_items WHERE run_id = %s AND batch_no IS NOT NULL"
-            " GROUP BY 1, 2) s GROUP BY 1 ORDER BY 1", (run_id,)
-        ).fetchall()
-    }
-    # The provider connection of each item's batch (planned items only; a tiny table joined).
-    by_provider = {
-        provider: dict(statuses) for provider, statuses in conn.execute(
-            "SELECT provider, jsonb_object_agg(status, n) FROM ("
-            " SELECT b.provider, i.status, count(*) n FROM payouts.payout_items i JOIN payouts.batches b"
-            " ON b.run_id = i.run_id AND b.rail = i.rail AND b.batch_no = i.batch_no"
-            " WHERE i.run_id = %s GROUP BY 1, 2) s GROUP BY 1 ORDER BY 1", (run_id,)
-        ).fetchall()
-    }
-    money_out = {
-        cur: str(_fmt(total, cur)) for cur, total in conn.execute(
-            "SELECT currency, sum(amount_minor) FROM payouts.payout_items WHERE run_id = %s"
-            " AND status IN ('accepted', 'settled') GROUP BY 1 ORDER BY 1", (run_id,)
-        ).fetchall()
-    }
-    timings, gate = conn.execute(
-        "SELECT timings_s, gate_result FROM payouts.runs WHERE run_id = %s", (run_id,)).fetchone()
-    held_by_reason, rejected_by_reason = reasons_of_stopped_items(conn, run_id)
-    return {
-        "quality_gate": None if gate is None else {
-            "success": gate.get("success"),
-            "expectations": len(gate.get("expectations", [])),
-            "failed": [e.get("expectation") for e in gate.get("expectations", []) if not e.get("success")],
-            **({"note": gate["note"]} if gate.get("note") else {}),
-        },
-        "run_id": run_id,
-        "items": {"total": sum(by_status.values()), "by_status": by_status, "by_rail": by_rail,
-                  "by_provider": by_provider, "held_by_reason": held_by_reason,
-                  "rejected_by_reason": rejected_by_reason},
-        "batches": batch_counts(conn, run_id),
-        "money_out": money_out,
-        "timings_s": {k: round(v["end"] - v["start"], 3) for k, v in (timings or {}).items()},
-    }
-
-
-def reasons_of_stopped_items(conn: psycopg.Connection, run_id: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Held items by each holding reason they carry (an item held for two counts under both),
-    and rejected items by the reason that rejected them (their last): what finance acts on."""
-    from payouts.core.reasons import HOLDING_CODES
-
-    held = dict(conn.execute(
-        """
-        SELECT coalesce(h.code, 'UNSPECIFIED'), count(*) FROM payouts.payout_items i
-        LEFT JOIN LATERAL (SELECT DISTINCT r ->> 'code' AS code FROM jsonb_array_elements(i.reasons) r
-                           WHERE r ->> 'code' = ANY(%(holding)s)) h ON true
-        WHERE i.run_id = %(run_id)s AND i.status = 'held' GROUP BY 1 ORDER BY 2 DESC, 1
-        """, {"run_id": run_id, "holding": sorted(HOLDING_CODES)}).fetchall())
-    rejected = dict(conn.execute(
-        "SELECT coalesce(reasons -> -1 ->> 'code', 'UNSPECIFIED'), count(*) FROM payouts.payout_items"
-        " WHERE run_id = %s AND status = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1", (run_id,)).fetchall())
-    return {k: int(v) for k, v in held.items()}, {k: int(v) for k, v in rejected.items()}
-
-
-def batch_counts(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
-    """The run's batches by status (planned, sent, done, failed)."""
-    return {k: int(v) for k, v in conn.execute(
-        "SELECT status, count(*) FROM payouts.batches WHERE run_id = %s GROUP BY 1 ORDER BY 1",
-        (run_id,)).fetchall()}
-
-
-def _fmt(minor: int, currency: str) -> str:
-    from payouts.core.money import format_amount
-
-    return format_amount(int(minor), currency)

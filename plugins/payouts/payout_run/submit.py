@@ -27,6 +27,7 @@ from payouts.providers.contract import (
     AmbiguousOutcome, Connector, Creditor, Payment, PaymentResult, ProviderError, ProviderUnavailable,
 )
 from payouts.warehouse import copy_in, copy_out
+from payouts.payout_run.stops import active_stop, set_stop
 from payouts.warehouse.queries import sql
 
 
@@ -71,33 +72,6 @@ _BATCH_ITEMS = f"""
 """
 
 _QUEUED = f"SELECT i.item_id FROM payouts.payout_items i WHERE {_IN_BATCH} AND i.status IN ('approved', 'fallback')"
-
-
-def active_stop(conn: psycopg.Connection, run_id: str, rail: str) -> tuple[str, str] | None:
-    """(kind, reason) of a stop that applies to this run and rail, or None."""
-    row = conn.execute(
-        "SELECT kind, reason FROM payouts.stops WHERE lifted_at IS NULL AND"
-        " ((scope = 'run' AND target = %s) OR (scope = 'rail' AND target = %s))"
-        " ORDER BY kind = 'kill' DESC, set_at LIMIT 1",
-        (run_id, rail),
-    ).fetchone()
-    return (row[0], row[1]) if row else None
-
-
-def set_stop(conn: psycopg.Connection, scope: str, target: str, kind: str, reason: str, set_by: str) -> None:
-    """Stop new submissions for a run or a rail (audited: who, when, why)."""
-    conn.execute(
-        "INSERT INTO payouts.stops (scope, target, kind, reason, set_by) VALUES (%s, %s, %s, %s, %s)"
-        " ON CONFLICT DO NOTHING",
-        (scope, target, kind, reason, set_by),
-    )
-
-
-def lift_stop(conn: psycopg.Connection, scope: str, target: str, kind: str, lifted_by: str) -> int:
-    return conn.execute(
-        "UPDATE payouts.stops SET lifted_by = %s, lifted_at = now() WHERE scope = %s AND target = %s"
-        " AND kind = %s AND lifted_at IS NULL", (lifted_by, scope, target, kind),
-    ).rowcount
 
 
 def _apply_stop(conn: psycopg.Connection, params: dict, kind: str, why: str) -> int:

@@ -1,4 +1,4 @@
-"""The run's stages on a small warehouse: the batch plan, execution dates, the summary."""
+"""The run's stages on a small warehouse: the batch plan and execution dates."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import datetime as dt
 import psycopg
 
 from payouts.core.rails import RAILS
-from payouts.payout_run import stages
-
-from tests_support import add_item
+from payouts.payout_run import stages, summary
 
 
 def test_the_batch_plan_lists_every_rail_and_carries_each_batch_and_its_provider(small_warehouse):
@@ -22,7 +20,7 @@ def test_the_batch_plan_lists_every_rail_and_carries_each_batch_and_its_provider
         second = stages.batch_plan(conn, "R000001", wave=2)
         stages.set_execution_dates(conn, "R000001")
         dates = dict(conn.execute("SELECT rail || batch_no, execution_date FROM payouts.batches").fetchall())
-        counts = stages.batch_counts(conn, "R000001")
+        counts = summary.batch_counts(conn, "R000001")
     assert set(first) == set(second) == set(RAILS)
     assert [b["batch_no"] for b in first["swift"]] == [0, 1] and first["sepa_instant"] == []
     assert first["ach"] == [{"run_id": "R000001", "rail": "ach", "batch_no": 0, "first_item": "a", "last_item": "b",
@@ -31,13 +29,3 @@ def test_the_batch_plan_lists_every_rail_and_carries_each_batch_and_its_provider
     today = dt.datetime.now(dt.timezone.utc).date()
     assert all(today <= d <= today + dt.timedelta(days=7) for d in dates.values())
     assert counts == {"planned": 4}
-
-
-def test_the_summary_counts_items_by_status_and_rail(small_warehouse):
-    with psycopg.connect(small_warehouse, autocommit=True) as conn:
-        add_item(conn, "R000001-00000001", "U-1", 1_000, status="accepted")
-        add_item(conn, "R000001-00000002", "U-2", 2_000, status="rejected", rail="swift")
-        add_item(conn, "R000001-00000003", "U-3", 3_000, status="held", rail=None)
-        summary = stages.run_summary(conn, "R000001")
-    assert summary["items"]["by_status"] == {"accepted": 1, "held": 1, "rejected": 1}
-    assert summary["items"]["by_rail"] == {"sepa_instant": {"accepted": 1}, "swift": {"rejected": 1}}

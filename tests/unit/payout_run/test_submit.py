@@ -1,4 +1,4 @@
-"""Submit's own rules, without a provider: keys, stops, the batch's range."""
+"""Submit's own rules, without a provider: keys, a stop applied to a batch, the batch's range."""
 
 from __future__ import annotations
 
@@ -13,22 +13,6 @@ from tests_support import add_item
 def test_the_idempotency_key_is_the_item_on_its_rail():
     assert submit.idempotency_key("R000001-00000001", "sepa_instant") == "R000001-00000001:sepa_instant"
     assert submit.idempotency_key("R000001-00000001", "swift") != submit.idempotency_key("R000001-00000001", "ach")
-
-
-def test_a_kill_switch_outranks_a_funding_pause_and_is_lifted_by_scope(small_warehouse):
-    with psycopg.connect(small_warehouse, autocommit=True) as conn:
-        assert submit.active_stop(conn, "R000001", "swift") is None
-        submit.set_stop(conn, "rail", "swift", "funding", "treasury top-up pending", "system")
-        submit.set_stop(conn, "rail", "swift", "funding", "said twice", "system")  # one active stop per kind
-        assert submit.active_stop(conn, "R000001", "swift") == ("funding", "treasury top-up pending")
-        assert submit.active_stop(conn, "R000001", "sepa_instant") is None
-        submit.set_stop(conn, "run", "R000001", "kill", "wrong file uploaded", "alice")
-        assert submit.active_stop(conn, "R000001", "swift") == ("kill", "wrong file uploaded")
-        assert submit.active_stop(conn, "R000002", "sepa_instant") is None  # another run
-        assert submit.lift_stop(conn, "run", "R000001", "kill", "bob") == 1
-        assert submit.lift_stop(conn, "run", "R000001", "kill", "bob") == 0
-        assert submit.active_stop(conn, "R000001", "swift") == ("funding", "treasury top-up pending")
-        assert conn.execute("SELECT count(*) FROM payouts.stops").fetchone()[0] == 2
 
 
 def test_a_kill_switch_cancels_the_queued_items_of_a_batch_and_gives_their_money_back(small_warehouse):
