@@ -400,21 +400,27 @@ def test_kill_switch_cancels_what_is_queued_and_funding_pauses_the_rail(fresh, s
     assert stop[0] == "funding" and "prefunded balance" in stop[1]
 
 
+def _owed_euros_paid_in_zloty(conn, rid: str, dag_run_id: str) -> str:
+    """A Polish payee owed 100.00 EUR and paid in zloty, snapshotted into a run of its own."""
+    conn.execute(
+        "INSERT INTO payouts.recipients (recipient_id, name, country, currency, payout_currency, dest_kind, iban)"
+        " VALUES (%s, 'Zofia Nowak', 'PL', 'EUR', 'PLN', 'iban', 'PL61109010140000071219812874')", (rid,))
+    conn.execute("INSERT INTO ledger.transactions (txn_id, kind) VALUES (%s, 'earning')", (f"earn:x:{rid}",))
+    conn.execute(
+        "INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor) VALUES"
+        " (%s, 'earnings', %s, 'EUR', 10000), (%s, 'payable', %s, 'EUR', -10000)",
+        (f"earn:x:{rid}", rid, f"earn:x:{rid}", rid))
+    run_id = payout_run.open_run(conn, dag_run_id, "test")
+    payout_run.snapshot(conn, run_id)
+    return run_id
+
+
 def test_a_payout_owed_in_euros_and_paid_in_zloty_is_quoted_converted_and_balanced(fresh, sandbox):
     url, tag = fresh
     provider = GenericHttpConnector(sandbox.url)
     rid = f"T-PL-{tag}"
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO payouts.recipients (recipient_id, name, country, currency, payout_currency, dest_kind, iban)"
-            " VALUES (%s, 'Zofia Nowak', 'PL', 'EUR', 'PLN', 'iban', 'PL61109010140000071219812874')", (rid,))
-        conn.execute("INSERT INTO ledger.transactions (txn_id, kind) VALUES (%s, 'earning')", (f"earn:x:{rid}",))
-        conn.execute(
-            "INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor) VALUES"
-            " (%s, 'earnings', %s, 'EUR', 10000), (%s, 'payable', %s, 'EUR', -10000)",
-            (f"earn:x:{rid}", rid, f"earn:x:{rid}", rid))
-        run_id = payout_run.open_run(conn, f"dag-run-{tag}", "test")
-        payout_run.snapshot(conn, run_id)
+        run_id = _owed_euros_paid_in_zloty(conn, rid, f"dag-run-{tag}")
         payout_run.check_items(conn, run_id)
         approval.approve(conn, run_id, "tester", "test")
         plan = payout_run.route_and_plan(conn, run_id, batch_size=10, quote=provider.fx_quotes)
@@ -619,16 +625,7 @@ def test_a_payee_paid_in_another_currency_without_a_quote_is_routed_by_the_curre
     url, tag = fresh
     rid = f"T-PLN-{tag}"
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO payouts.recipients (recipient_id, name, country, currency, payout_currency, dest_kind, iban)"
-            " VALUES (%s, 'Jan Kowalski', 'PL', 'EUR', 'PLN', 'iban', 'PL61109010140000071219812874')", (rid,))
-        conn.execute("INSERT INTO ledger.transactions (txn_id, kind) VALUES (%s, 'earning')", (f"earn:y:{rid}",))
-        conn.execute(
-            "INSERT INTO ledger.postings (txn_id, account, recipient_id, currency, amount_minor) VALUES"
-            " (%s, 'earnings', %s, 'EUR', 10000), (%s, 'payable', %s, 'EUR', -10000)",
-            (f"earn:y:{rid}", rid, f"earn:y:{rid}", rid))
-        run_id = payout_run.open_run(conn, f"dag-run-noquote-{tag}", "test")
-        payout_run.snapshot(conn, run_id)
+        run_id = _owed_euros_paid_in_zloty(conn, rid, f"dag-run-noquote-{tag}")
         snapshotted = conn.execute("SELECT rail FROM payouts.payout_items WHERE recipient_id = %s",
                                    (rid,)).fetchone()[0]
         payout_run.check_items(conn, run_id)
