@@ -61,15 +61,18 @@ def route_frame(items: "pl.DataFrame") -> "pl.DataFrame":
         fallback_rails=pl.col("rail").replace_strict(fallbacks, default=[], return_dtype=pl.List(pl.Utf8)))
 
 
-def payee_rail_sql(recipient: str, currency: str) -> str:
+def account_country_sql(recipient: str) -> str:
+    """The country of a payee's account, in SQL: an IBAN's own, the payee's for a local
+    account. `recipient` is the alias of payouts.recipients."""
+    return (f"CASE WHEN {recipient}.dest_kind = 'iban' THEN upper(left(btrim({recipient}.iban), 2))"
+            f" ELSE {recipient}.country END")
+
+
+def payee_rail_sql(dest_kind: str, currency: str, country: str) -> str:
     """The rail of a payee's item, in SQL: ROUTES over the payee's destination kind, the
-    currency paid and the account's country (an IBAN's own; the payee's for a local
-    account). NULL when the payee has no destination. `recipient` is the alias of
-    payouts.recipients, `currency` an expression of this package."""
-    country = f"CASE WHEN {recipient}.dest_kind = 'iban' THEN upper(left(btrim({recipient}.iban), 2))" \
-              f" ELSE {recipient}.country END"
-    return (f"CASE WHEN {recipient}.dest_kind IS NOT NULL THEN"
-            f" {rail_sql(f'{recipient}.dest_kind', currency, country)} END")
+    currency paid and the account's country (account_country_sql); NULL when the payee has
+    no destination. The arguments are column expressions of this package."""
+    return f"CASE WHEN {dest_kind} IS NOT NULL THEN {rail_sql(dest_kind, currency, country)} END"
 
 
 def fallback_sql(rail: str) -> str:

@@ -17,7 +17,7 @@ import psycopg.sql
 from payouts.core import ledger
 from payouts import settings
 from payouts.core.rails import RAILS, rail_providers
-from payouts.core.routing import fallback_sql, payee_rail_sql
+from payouts.core.routing import account_country_sql, fallback_sql, payee_rail_sql
 from payouts.warehouse import copy_in, sql
 
 _SNAPSHOT_LOCK = 7_201_002  # one snapshot at a time: two runs never reserve the same money
@@ -91,16 +91,14 @@ def snapshot(conn: psycopg.Connection, run_id: str) -> int:
 
 def snapshot_query() -> psycopg.sql.Composed:
     """include/sql/queries/payout_run/snapshot_payables.sql with its rail expression filled in."""
-    return _with_rail("payout_run/snapshot_payables", "COALESCE(r.payout_currency, o.currency)", "s.rail")
+    return _composed("payout_run/snapshot_payables",
+                     rail=payee_rail_sql("p.dest_kind", "p.paid_currency", "p.account_country"),
+                     account_country=account_country_sql("r"))
 
 
-def _with_rail(name: str, currency: str, rail_column: str | None = None) -> psycopg.sql.Composed:
-    """A query of include/sql/queries with {rail} (the rail of the payee `r` paid in `currency`,
-    from the one routing table) and {fallback} (its fallback chain: of `rail_column` when the
-    query names the rail it computed, else of the rail expression itself) filled in."""
-    rail = payee_rail_sql("r", currency)
-    return psycopg.sql.SQL(sql(name)).format(rail=psycopg.sql.SQL(rail),
-                                             fallback=psycopg.sql.SQL(fallback_sql(rail_column or rail)))
+def _composed(name: str, **expressions: str) -> psycopg.sql.Composed:
+    """A query of include/sql/queries with SQL expressions of payouts.core.routing filled in."""
+    return psycopg.sql.SQL(sql(name)).format(**{k: psycopg.sql.SQL(v) for k, v in expressions.items()})
 
 
 def record_gate(conn: psycopg.Connection, run_id: str, result: dict) -> None:
@@ -135,17 +133,12 @@ def route_and_plan(conn: psycopg.Connection, run_id: str, batch_size: int = sett
         if not planned:
             if quote is not None:
                 convert(conn, run_id, quote)
-            conn.execute(_with_rail("payout_run/route_unconverted", "i.currency"), {"run_id": run_id})
-            # Batches of at most batch_size items, numbered by item id within each rail.
-            conn.execute(
-                "CREATE TEMP TABLE _routes ON COMMIT DROP AS SELECT item_id, rail,"
-                " ((row_number() OVER (PARTITION BY rail ORDER BY item_id COLLATE \"C\")) - 1) / %s AS batch_no"
-                " FROM payouts.payout_items WHERE run_id = %s AND status = 'approved' AND batch_no IS NULL"
-                " AND rail IS NOT NULL", (batch_size, run_id))
-            conn.execute(
-                "UPDATE payouts.payout_items i SET batch_no = t.batch_no, updated_at = now()"
-                " FROM _routes t WHERE i.item_id = t.item_id"
-            )
+            conn.execute(_composed("payout_run/route_unconverted",
+                                   rail=payee_rail_sql("r.dest_kind", "i.currency", account_country_sql("r"))),
+                         {"run_id": run_id})
+            conn.execute(sql("payout_run/batch_numbers"), {"run_id": run_id, "batch_size": batch_size})
+            conn.execute("ANALYZE _routes")
+            conn.execute(_composed("payout_run/plan_batches", fallback=fallback_sql("t.rail")))
             conn.execute(
                 "INSERT INTO payouts.batches (run_id, rail, batch_no, first_item, last_item, item_count, provider)"
                 " SELECT %s, rail, batch_no, min(item_id COLLATE \"C\"), max(item_id COLLATE \"C\"), count(*),"

@@ -70,7 +70,8 @@ def _stop_patiently(server) -> None:
 
 
 def _pg_ctl(pg, server, *args: str) -> str:
-    return pg.pgexec("pg_ctl", ("-D", str(server.pgdata), *args), bin_path=server.bin_path, user=server.system_user)
+    return pg.pgexec.pgexec("pg_ctl", ("-D", str(server.pgdata), *args), bin_path=server.bin_path,
+                            user=server.system_user)
 
 
 def _pgserver():
