@@ -156,6 +156,9 @@ def test_files_parsed_in_worker_processes_load_as_one_by_one(own_warehouse, tmp_
         assert all(not r["loaded"] for r in recon.load_files(conn, paths, provider_name="parallel-test", workers=2))
 
 
+READS: list[str] = []  # the paths read from the in-memory bucket
+
+
 def test_statements_fetched_into_a_bucket_load_from_it(warehouse_url, tmp_path, monkeypatch):
     """PAYOUTS_STATEMENTS_URL names a store that is not a local folder (fsspec's in-memory
     filesystem, attached as Airflow attaches s3 or gcs): fetch files it, the load reads it,
@@ -166,14 +169,12 @@ def test_statements_fetched_into_a_bucket_load_from_it(warehouse_url, tmp_path, 
     from payouts.providers.contract import StatementPage
 
     class CountingMemory(MemoryFileSystem):
-        reads = 0
-
         def _open(self, path, mode="rb", **kwargs):
             if "r" in mode:
-                CountingMemory.reads += 1
+                READS.append(path)
             return super()._open(path, mode, **kwargs)
 
-    attach("memory", fs=CountingMemory())
+    attach("memory", fs=CountingMemory())  # Airflow may keep the store a first test attached: reads go to READS either way
     url = f"memory://bucket-{tmp_path.name}/statements"
     monkeypatch.setenv("PAYOUTS_STATEMENTS_URL", url)
     monkeypatch.setenv("PAYOUTS_DATA_DIR", str(tmp_path / "data"))
@@ -192,11 +193,11 @@ def test_statements_fetched_into_a_bucket_load_from_it(warehouse_url, tmp_path, 
         assert recon.fetch_statements(conn, OneFileBank(), provider) == []  # the cursor moved on
         [loaded] = recon.load_files(conn, recon.pending_files(provider), provider)
         assert loaded["loaded"] and loaded["lines"] == parse_statement_file(BUCKET_SAMPLE).lines.height
-        reads = CountingMemory.reads
-        assert reads >= 1
+        assert any(path.endswith(f"{provider}/bank.xml") for path in READS)
+        reads = len(READS)
         assert recon.load_files(conn, recon.pending_files(provider), provider) == [
             {"file": "bank.xml", "loaded": False, "lines": 0}]
-        assert CountingMemory.reads == reads  # known by its URL: not downloaded again
+        assert len(READS) == reads  # known by its URL: not downloaded again
         path = conn.execute("SELECT path FROM recon.statement_files WHERE provider = %s", (provider,)).fetchone()[0]
     assert path == f"{url}/{provider}/bank.xml"
     assert not (tmp_path / "data" / "statements").exists()
