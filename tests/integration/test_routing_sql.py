@@ -8,7 +8,7 @@ import polars as pl
 import psycopg
 import pytest
 
-from payouts.core.routing import ROUTES, SEPA_COUNTRIES, rail_sql, route_frame
+from payouts.core.routing import RAILS, ROUTES, SEPA_COUNTRIES, fallback_sql, planned_rail_sql, rail_sql, route_frame
 from tests_support import fresh_database
 
 
@@ -50,6 +50,20 @@ def test_rail_sql_is_the_routing_table_in_postgresql_and_in_polars(conn):
     assert [row for row in zip(grid.iter_rows(), expected, in_postgres) if row[1] != row[2]] == []
     assert [row for row in zip(grid.iter_rows(), expected, in_polars) if row[1] != row[2]] == []
     assert {"sepa_instant", "faster_payments", "ach", "crypto", "swift"} <= set(in_postgres)
+
+
+def test_fallback_sql_is_each_rails_own_chain(conn):
+    names = sorted(RAILS) + ["no_such_rail"]
+    chains = dict(conn.execute("SELECT r, " + fallback_sql("r") + " FROM unnest(%s::text[]) AS g(r)", (names,)).fetchall())
+    assert chains == {**{name: list(rail.fallback) for name, rail in RAILS.items()}, "no_such_rail": []}
+    assert chains["sepa_instant"] == ["sepa_credit"] and chains["ach"] == ["swift"] and chains["swift"] == []
+
+
+def test_an_item_shows_its_rail_once_it_is_planned(conn):
+    shown = conn.execute(
+        "SELECT " + planned_rail_sql("i") + ", " + planned_rail_sql("i", "'unrouted'") +
+        " FROM (VALUES ('ach', 1), ('ach', NULL), (NULL, NULL)) AS i (rail, batch_no) ORDER BY i.batch_no").fetchall()
+    assert shown == [("ach", "ach"), (None, "unrouted"), (None, "unrouted")]
 
 
 def test_the_snapshot_numbers_items_rail_by_rail(conn):

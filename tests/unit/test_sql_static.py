@@ -42,6 +42,8 @@ ALLOWED = {
     ("reconcile/run.py", "_OPEN_LINES"): "a fixed FROM ... WHERE of the same module",
     ("seed.py", "cols"): "column names from the RECIPIENT_COLUMNS constant",
     ("console/views.py", "expr"): "one of two fixed column expressions chosen by a dict lookup",
+    ("console/views.py", "_SHOWN_RAIL"): "routing.planned_rail_sql over the alias i and a constant",
+    ("payout_run/summary.py", "_PLANNED_RAIL"): "routing.planned_rail_sql over the alias i",
     ("warehouse/bulk.py", "bound"): "the query with its values bound client-side by psycopg's mogrify (COPY takes"
                                     " no server-side parameters)",
     # The provider sandbox's own SQLite store: '?' placeholders for values.

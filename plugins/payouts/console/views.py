@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from payouts.core import money
 from payouts.core.ledger import TRANSFERS
+from payouts.core.routing import planned_rail_sql
 from payouts.warehouse.queries import sql
+
+# The rail an item shows: its own once planned into a batch, else 'unrouted'.
+_SHOWN_RAIL = planned_rail_sql("i", "'unrouted'")
 
 if TYPE_CHECKING:
     import psycopg
@@ -79,8 +83,8 @@ def get_run(conn: "psycopg.Connection", run_id: str) -> dict | None:
         (run_id,)).fetchall())
     by_rail: dict[str, dict[str, int]] = {}
     for rail, status, n in conn.execute(
-            "SELECT CASE WHEN batch_no IS NULL THEN 'unrouted' ELSE rail END, status, count(*)"
-            " FROM payouts.payout_items WHERE run_id = %s"
+            f"SELECT {_SHOWN_RAIL}, status, count(*)"
+            " FROM payouts.payout_items i WHERE run_id = %s"
             " GROUP BY 1, 2 ORDER BY 1, 2", (run_id,)).fetchall():
         by_rail.setdefault(rail, {})[status] = n
     run["by_rail"] = by_rail
@@ -212,7 +216,7 @@ def funnel(conn: "psycopg.Connection") -> list[tuple[str, int]]:
 
 
 def failures_by(conn: "psycopg.Connection", column: str) -> list[tuple[str, int]]:
-    expr = {"country": "r.country", "rail": "CASE WHEN i.batch_no IS NULL THEN 'unrouted' ELSE i.rail END"}[column]
+    expr = {"country": "r.country", "rail": _SHOWN_RAIL}[column]
     return [(k, int(n)) for k, n in conn.execute(
         f"SELECT {expr}, count(*) FROM payouts.payout_items i JOIN payouts.recipients r USING (recipient_id)"
         " WHERE i.status IN ('rejected', 'returned') GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12").fetchall()]

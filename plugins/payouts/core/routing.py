@@ -49,16 +49,15 @@ ROUTES: list[Route] = [
 
 
 def route_frame(items: "pl.DataFrame") -> "pl.DataFrame":
-    """Add `rail` and `fallback_rails` to a frame with dest_kind, currency, country.
+    """Add `rail` to a frame with dest_kind, currency, country.
 
     The same expression as the warehouse's (rail_sql), read by polars: rows of a
-    payout file checked outside a run are routed exactly as a run's items are.
+    payout file checked outside a run are routed exactly as a run's items are. (A
+    run's fallback chains are written at planning, by fallback_sql.)
     """
     import polars as pl
 
-    fallbacks = {name: list(rail.fallback) for name, rail in RAILS.items()}
-    return items.with_columns(rail=pl.sql_expr(rail_sql("dest_kind", "currency", "country"))).with_columns(
-        fallback_rails=pl.col("rail").replace_strict(fallbacks, default=[], return_dtype=pl.List(pl.Utf8)))
+    return items.with_columns(rail=pl.sql_expr(rail_sql("dest_kind", "currency", "country")))
 
 
 def account_country_sql(recipient: str) -> str:
@@ -73,6 +72,14 @@ def payee_rail_sql(dest_kind: str, currency: str, country: str) -> str:
     currency paid and the account's country (account_country_sql); NULL when the payee has
     no destination. The arguments are column expressions of this package."""
     return f"CASE WHEN {dest_kind} IS NOT NULL THEN {rail_sql(dest_kind, currency, country)} END"
+
+
+def planned_rail_sql(item: str, unplanned: str = "NULL") -> str:
+    """The rail an item shows, in SQL: its rail once it is planned into a batch, else
+    `unplanned` (an SQL expression). `item` is the alias of payouts.payout_items. The
+    summary, the console and reporting.payout_items count an item by rail only once it
+    is planned: an item the checks held or rejected was never going to be sent."""
+    return f"CASE WHEN {item}.batch_no IS NULL THEN {unplanned} ELSE {item}.rail END"
 
 
 def fallback_sql(rail: str) -> str:

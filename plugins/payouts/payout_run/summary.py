@@ -7,6 +7,11 @@ import json
 
 import psycopg
 
+from payouts.core.routing import planned_rail_sql
+
+# An item counts by rail once it is planned into a batch of that rail.
+_PLANNED_RAIL = planned_rail_sql("i")
+
 
 def finish(conn: psycopg.Connection, run_id: str) -> dict:
     """Close the run: its batches done or failed, its summary stored, the run completed."""
@@ -31,8 +36,8 @@ def run_summary(conn: psycopg.Connection, run_id: str) -> dict:
     by_rail = {
         rail: dict(statuses) for rail, statuses in conn.execute(
             "SELECT rail, jsonb_object_agg(status, n) FROM ("
-            " SELECT rail, status, count(*) n FROM payouts.payout_items WHERE run_id = %s AND batch_no IS NOT NULL"
-            " GROUP BY 1, 2) s GROUP BY 1 ORDER BY 1", (run_id,)
+            f" SELECT {_PLANNED_RAIL} AS rail, status, count(*) n FROM payouts.payout_items i WHERE run_id = %s"
+            " GROUP BY 1, 2) s WHERE rail IS NOT NULL GROUP BY 1 ORDER BY 1", (run_id,)
         ).fetchall()
     }
     # The provider connection of each item's batch (planned items only; a tiny table joined).

@@ -13,7 +13,6 @@ def test_routes_from_the_table():
     })
     routed = route_frame(items)
     assert routed["rail"].to_list() == ["sepa_instant", "swift", "ach", "faster_payments", "crypto", "swift", "swift"]
-    assert routed["fallback_rails"].to_list() == [["sepa_credit"], [], ["swift"], ["swift"], [], [], []]
 
 
 def test_routing_is_deterministic():
