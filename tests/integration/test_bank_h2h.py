@@ -227,7 +227,10 @@ def test_an_upload_that_cannot_be_confirmed_is_parked_unless_the_bank_refuses_du
             rows = _item_rows(conn, run_id)
             parked = [r for s, r in rows.values() if s == "awaiting_status"]
             assert len(parked) == batch["item_count"] and {r[-1]["code"] for r in parked} == {"FILE_UNCONFIRMED"}
-            assert _poll(conn)["polled"] == 0 and bank_env.folder("archive") == []
+            # Asked about again, the file still unconfirmed: nothing moves, nothing is sent.
+            assert _poll(conn) == {"polled": batch["item_count"], "resolved": 0, "pending": 0, "awaiting_status": 0}
+            assert _statuses(conn, run_id)["awaiting_status"] == batch["item_count"]
+            assert bank_env.folder("archive") == []
 
 
 def test_partial_and_file_rejections_follow_the_reason_catalogue(bank_env):
@@ -273,7 +276,9 @@ def test_a_lost_status_report_parks_the_items_with_the_reason_and_sends_nothing_
         assert len(parked) == sent and all(r[-1]["code"] == "NO_STATUS_REPORT" for r in parked)
         assert {s for s, in conn.execute("SELECT state FROM bank.files").fetchall()} == {"no_report"}
         assert len(bank_env.folder("archive")) == len(_bank_batches(plan))  # nothing resent
-        assert _poll(conn)["polled"] == 0
+        # Asked about again with still no report: they stay parked.
+        assert _poll(conn) == {"polled": sent, "resolved": 0, "pending": 0, "awaiting_status": 0}
+        assert _statuses(conn, run_id) == {"awaiting_status": sent}
         # The bank did execute them: their bookings on its statements accept and settle the parked items.
         connector = bank_env.connector()
         try:
@@ -285,6 +290,37 @@ def test_a_lost_status_report_parks_the_items_with_the_reason_and_sends_nothing_
         assert _statuses(conn, run_id) == {"settled": sent}
         assert conn.execute("SELECT count(*) FROM recon.breaks").fetchone()[0] == 0
         assert ledger.unbalanced(conn) == [] and ledger.orphans(conn) == []
+
+
+def test_a_rejection_that_comes_after_the_items_were_parked_releases_their_money(bank_env):
+    bank_env.start({"status_wait_s": 1}, faults="file_reject=1,pain002_late=1", late_s=3.0)
+    with psycopg.connect(bank_env.url, autocommit=True) as conn:
+        run_id, plan = _prepare(conn, bank_env.tag)
+        sent = sum(o.sent for o in _submit_all(conn, bank_env, plan))
+        time.sleep(1.2)
+        assert _poll(conn)["resolved"] == 0
+        assert _statuses(conn, run_id) == {"awaiting_status": sent}  # no report within the wait: parked
+        deadline = time.monotonic() + 30
+        while _statuses(conn, run_id).get("awaiting_status") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            _poll(conn)
+        # The bank's late pain.002 rejects the whole file (MS03): the items are rejected, their money
+        # goes back to payable, and nothing was sent again.
+        rows = _item_rows(conn, run_id)
+        assert {s for s, _ in rows.values()} == {"rejected"} and len(rows) == sent
+        assert {r[-1]["iso_code"] for _, r in rows.values()} == {"MS03"}
+        released = conn.execute(
+            "SELECT count(*) FROM ledger.transactions t JOIN payouts.payout_items i ON t.txn_id = 'release:' || i.item_id"
+            " WHERE i.run_id = %s AND i.batch_no IS NOT NULL AND i.rail = ANY(%s)", (run_id, list(BANK_RAILS))).fetchone()[0]
+        assert released == sent
+        reserved = conn.execute(
+            "SELECT coalesce(sum(p.amount_minor), 0) FROM ledger.postings p JOIN payouts.payout_items i"
+            " ON p.txn_id IN ('reserve:' || i.item_id, 'release:' || i.item_id) WHERE i.run_id = %s"
+            " AND i.status = 'rejected' AND p.account = 'reserved'", (run_id,)).fetchone()[0]
+        assert reserved == 0
+        assert len(bank_env.folder("archive")) == len(_bank_batches(plan))
+        assert ledger.unbalanced(conn) == [] and ledger.orphans(conn) == []
+        assert _poll(conn)["polled"] == 0
 
 
 def test_a_late_status_report_is_applied_when_it_comes(bank_env):

@@ -172,6 +172,11 @@ def test_a_pending_payment_the_provider_forgot_is_parked_not_resent(fresh, later
                                        (item,)).fetchone()
         assert status == "awaiting_status" and reasons[-1]["code"] == "NO_PROVIDER_ANSWER"
         assert LaterBank.sends[forgotten] == 1  # asked about, never sent again
+        # Asked about again on the next poll, still unknown: it stays parked, with one reason.
+        poll_pending(conn, registry.connector)
+        status, again = conn.execute("SELECT status, reasons FROM payouts.payout_items WHERE item_id = %s",
+                                     (item,)).fetchone()
+        assert status == "awaiting_status" and again == reasons and LaterBank.sends[forgotten] == 1
 
 
 def test_a_key_is_never_sent_to_a_second_provider(fresh, later_bank):

@@ -560,14 +560,20 @@ def poll_pending(conn: psycopg.Connection, connector_of) -> dict[str, int]:
 
     The owner of every pending item: the poll_payments DAG calls this on its schedule.
     A payment the provider no longer knows is parked as awaiting_status, never resent.
+    A parked payment is asked about again on every poll and moves only on a final answer
+    (a status report that came after the wait, a provider that knows the payment again):
+    a rejection that comes late releases the money instead of leaving it parked.
     """
     rows = conn.execute(
-        "SELECT a.idempotency_key, a.rail, a.provider FROM payouts.attempts a JOIN payouts.payout_items i"
-        " ON i.item_id = a.item_id AND i.rail = a.rail WHERE a.status = 'pending' AND i.status = 'submitted'"
+        "SELECT a.idempotency_key, a.rail, a.provider, i.status = 'awaiting_status' FROM payouts.attempts a"
+        " JOIN payouts.payout_items i ON i.item_id = a.item_id AND i.rail = a.rail"
+        " WHERE a.status = 'pending' AND i.status IN ('submitted', 'awaiting_status')"
         " ORDER BY a.provider, a.idempotency_key").fetchall()
     if not rows:
         return {"polled": 0, "resolved": 0, "pending": 0, "awaiting_status": 0}
-    answered = _ask_status(connector_of, rows)
+    parked = {key for key, _, _, is_parked in rows if is_parked}
+    answered = [(key, rail, result) for key, rail, result in _ask_status(connector_of, [r[:3] for r in rows])
+                if key not in parked or (result is not None and result.final)]
     counts = _record_status_answers(conn, answered)
     missing = _park_unknown(conn, answered, "pending payment unknown to the provider",
                             "The provider answered pending and then had no record of the payment; operations"
